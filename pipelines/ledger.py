@@ -1,0 +1,244 @@
+"""The run ledger: an append-only record of every pipeline run, in the control database.
+
+Each run writes two rows: ``started`` when it begins (so a crashed run still leaves a trace) and ``succeeded`` or
+``failed`` when it ends, carrying the inputs with their SHA-256, the outputs with row counts and the validation
+verdicts. Rows are never updated or deleted: database triggers refuse UPDATE, DELETE (and TRUNCATE on
+PostgreSQL), and every row carries ``row_hash`` = SHA-256 over its content and the previous row's hash, so
+:func:`verify` detects a row altered or removed even by someone who bypassed the triggers.
+
+The control database is the one ``pipelines.control.engine(settings)`` opens (SQLite by default, PostgreSQL
+when ``LAKEHOUSE_CONTROL_DB_URL`` points there); the ledger only adds its own table.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+TABLE = "run_ledger"
+GENESIS = "0" * 64  # prev_hash of the first row
+
+metadata_obj = sa.MetaData()
+run_ledger = sa.Table(
+    TABLE,
+    metadata_obj,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("event", sa.String(16), nullable=False),  # started | succeeded | failed
+    sa.Column("trigger", sa.String(128), nullable=False),
+    sa.Column("who", sa.String(256), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),  # ISO-8601 UTC, exactly as hashed
+    sa.Column("ended_at", sa.String(40)),
+    sa.Column("package_version", sa.String(64), nullable=False),
+    sa.Column("git_commit", sa.String(64), nullable=False),
+    sa.Column("stages", sa.String(256), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # canonical JSON: inputs, outputs, verdicts, error
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("row_hash", sa.String(64), nullable=False, unique=True),
+    # Server clock, independent of the writer's: when the row really reached the database.
+    sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp(), nullable=False),
+)
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
+        BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only: UPDATE denied'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
+        BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only: DELETE denied'); END""",
+]
+_PG_TRIGGERS = [
+    f"""CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '{TABLE} is append-only: % denied', TG_OP; END $$""",
+    f"""CREATE OR REPLACE TRIGGER {TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE}
+        FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()""",
+    f"""CREATE OR REPLACE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
+        FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only()""",
+]
+
+
+class LedgerError(RuntimeError):
+    """The ledger could not be written or read (one-line message)."""
+
+
+@dataclass
+class LedgerEntry:
+    """What one ledger row says about a run."""
+
+    run_id: str
+    trigger: str
+    who: str
+    started_at: datetime
+    stages: tuple[str, ...]
+    package_version: str
+    git_commit: str
+    ended_at: datetime | None = None
+    event: Literal["started", "succeeded", "failed"] = "started"
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # {"uri", "sha256", "size"}
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # {"dataset", "rows"}
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # {"file", "sha256", "outcome", "reason"}
+    error: str | None = None
+
+    def detail(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "outputs": self.outputs, "verdicts": self.verdicts, "error": self.error}
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the ledger table and its append-only triggers if missing (idempotent)."""
+    metadata_obj.create_all(engine, checkfirst=True)
+    statements = _PG_TRIGGERS if engine.dialect.name == "postgresql" else _SQLITE_TRIGGERS
+    with engine.begin() as conn:
+        for stmt in statements:
+            conn.exec_driver_sql(stmt)
+
+
+def _iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    if ts.tzinfo is None:
+        raise ValueError("ledger timestamps must be timezone-aware (UTC)")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _hash_row(row: dict[str, Any]) -> str:
+    hashed = {k: row[k] for k in row if k not in ("seq", "row_hash", "recorded_at")}
+    return hashlib.sha256(_canonical(hashed).encode()).hexdigest()
+
+
+def append(engine: Engine, entry: LedgerEntry) -> str:
+    """Append one row for ``entry``; returns its row hash."""
+    row = {
+        "run_id": entry.run_id,
+        "event": entry.event,
+        "trigger": entry.trigger,
+        "who": entry.who,
+        "started_at": _iso(entry.started_at),
+        "ended_at": _iso(entry.ended_at),
+        "package_version": entry.package_version,
+        "git_commit": entry.git_commit,
+        "stages": ",".join(entry.stages),
+        "detail": _canonical(entry.detail()),
+    }
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Serialise writers so the hash chain stays linear (readers are not blocked).
+                conn.exec_driver_sql(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            prev = conn.execute(sa.select(run_ledger.c.row_hash).order_by(run_ledger.c.seq.desc()).limit(1)).scalar()
+            row["prev_hash"] = prev or GENESIS
+            row["row_hash"] = _hash_row(row)
+            conn.execute(run_ledger.insert().values(**row))
+    except sa.exc.SQLAlchemyError as exc:
+        raise LedgerError(f"cannot write the run ledger: {_first_line(exc)}") from exc
+    return row["row_hash"]
+
+
+def rows(engine: Engine) -> list[dict[str, Any]]:
+    """Every ledger row in order, ``detail`` decoded."""
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(run_ledger).order_by(run_ledger.c.seq)).mappings().all()
+    out = []
+    for r in result:
+        d = dict(r)
+        d["detail"] = json.loads(d["detail"])
+        out.append(d)
+    return out
+
+
+def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+    """The last ``limit`` runs, newest first, each as its latest ledger row (status = started/succeeded/failed)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows(engine):
+        latest[r["run_id"]] = r  # later rows of the same run supersede earlier ones
+    ordered = sorted(latest.values(), key=lambda r: r["seq"], reverse=True)[:limit]
+    return [
+        {
+            "run_id": r["run_id"],
+            "status": "running or crashed" if r["event"] == "started" else r["event"],
+            "trigger": r["trigger"],
+            "who": r["who"],
+            "started_at": r["started_at"],
+            "ended_at": r["ended_at"],
+            "package_version": r["package_version"],
+            "git_commit": r["git_commit"],
+            "stages": r["stages"].split(",") if r["stages"] else [],
+            "inputs": len(r["detail"]["inputs"]),
+            "outputs": r["detail"]["outputs"],
+            "error": r["detail"]["error"],
+        }
+        for r in ordered
+    ]
+
+
+def verify(engine: Engine) -> list[str]:
+    """Re-hash the whole ledger; returns one message per broken link (empty = intact)."""
+    problems = []
+    prev = GENESIS
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(run_ledger).order_by(run_ledger.c.seq)).mappings().all()
+    for r in result:
+        row = dict(r)
+        if row["prev_hash"] != prev:
+            problems.append(f"row {row['seq']} (run {row['run_id']}): previous row missing or altered")
+        if _hash_row(row) != row["row_hash"]:
+            problems.append(f"row {row['seq']} (run {row['run_id']}): content does not match its hash")
+        prev = row["row_hash"]
+    return problems
+
+
+def who() -> str:
+    """The account that started the run, as user@host (no shared logins: the OS account is the identity)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("cgt-lakehouse-pipelines")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache
+def git_commit() -> str:
+    """The git commit of the running code (``+dirty`` if tracked files differ), or the wheel's build stamp."""
+    here = Path(__file__).resolve().parent
+    stamp = here / "_build_commit.txt"  # written into the wheel by the bundle build, where there is no .git
+    if stamp.exists():
+        return stamp.read_text().strip()
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
