@@ -60,7 +60,7 @@ _SQLITE_TRIGGERS = [
 ]
 _PG_TRIGGERS = [
     f"""CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION '{TABLE} is append-only: % denied', TG_OP; END $$""",
+        BEGIN RAISE EXCEPTION USING MESSAGE = '{TABLE} is append-only: ' || TG_OP || ' denied'; END $$""",
     f"""CREATE OR REPLACE TRIGGER {TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE}
         FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()""",
     f"""CREATE OR REPLACE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}

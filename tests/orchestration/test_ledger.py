@@ -1,0 +1,104 @@
+"""The run ledger is append-only on both backends and detects tampering that bypasses the triggers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from pipelines import ledger
+
+
+def _entry(run_id: str, **kw) -> ledger.LedgerEntry:
+    return ledger.LedgerEntry(
+        run_id=run_id,
+        trigger="cli",
+        who=ledger.who(),
+        started_at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+        stages=("ingest", "validate"),
+        package_version=ledger.package_version(),
+        git_commit=ledger.git_commit(),
+        **kw,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{tmp_path / 'control.sqlite'}")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        dsn = server.create_database("ledger_test")
+        params = dict(p.split("=", 1) for p in dsn.split())
+        eng = sa.create_engine(
+            f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
+        )
+    ledger.ensure_schema(eng)
+    ledger.ensure_schema(eng)  # idempotent: the second call must not fail or duplicate triggers
+    yield eng
+    eng.dispose()
+
+
+def test_a_run_is_recorded_start_and_end(engine):
+    ledger.append(engine, _entry("r1"))
+    done = _entry(
+        "r1",
+        event="succeeded",
+        ended_at=datetime(2026, 11, 23, 2, 1, tzinfo=UTC),
+        inputs=[{"uri": "file://h/l/a.csv", "sha256": "ab" * 32, "size": 10}],
+        outputs=[{"dataset": "marts.kpi", "rows": 7}],
+        verdicts=[{"file": "a.csv", "sha256": "ab" * 32, "outcome": "accepted", "reason": None}],
+    )
+    ledger.append(engine, done)
+    ledger.append(engine, _entry("r2"))  # a run that never finished
+    runs = ledger.runs(engine)
+    assert [r["run_id"] for r in runs] == ["r2", "r1"]
+    assert runs[0]["status"] == "running or crashed"
+    assert runs[1]["status"] == "succeeded" and runs[1]["outputs"] == [{"dataset": "marts.kpi", "rows": 7}]
+    assert runs[1]["ended_at"] == "2026-11-23T02:01:00.000000Z"
+    full = ledger.rows(engine)[1]
+    assert full["detail"]["inputs"][0]["sha256"] == "ab" * 32 and full["detail"]["verdicts"][0]["outcome"] == "accepted"
+    assert full["git_commit"] and full["package_version"] and "@" in full["who"]
+    assert ledger.verify(engine) == []
+
+
+@pytest.mark.parametrize("statement", ["UPDATE run_ledger SET who = 'mallory'", "DELETE FROM run_ledger"])
+def test_update_and_delete_are_refused(engine, statement):
+    ledger.append(engine, _entry("r1"))
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    assert [r["who"] for r in ledger.rows(engine)] == [ledger.who()]
+
+
+def test_truncate_is_refused_on_postgres(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    ledger.append(engine, _entry("r1"))
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE run_ledger")
+    assert len(ledger.rows(engine)) == 1
+
+
+def test_tampering_past_the_triggers_is_detected(engine):
+    for run in ("r1", "r2", "r3"):
+        ledger.append(engine, _entry(run))
+    # An administrator drops the trigger and edits a row: the hash chain still tells.
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE run_ledger DISABLE TRIGGER USER")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER run_ledger_no_update")
+            conn.exec_driver_sql("DROP TRIGGER run_ledger_no_delete")
+        conn.exec_driver_sql("UPDATE run_ledger SET trigger = 'schedule' WHERE run_id = 'r2'")
+        conn.exec_driver_sql("DELETE FROM run_ledger WHERE run_id = 'r1'")
+    problems = ledger.verify(engine)
+    assert any("run r2): content does not match" in p for p in problems)
+    assert any("run r2): previous row missing" in p for p in problems)
+
+
+def test_naive_timestamps_are_refused(engine):
+    entry = _entry("r1")
+    entry.started_at = datetime(2026, 11, 23, 2, 0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.append(engine, entry)
