@@ -1,0 +1,264 @@
+"""The ``lakehouse`` command: thin click wrappers around the library (``pipelines.runner`` and friends).
+
+Every failure a user can cause — bad arguments, invalid settings, unreadable input, a failed stage — ends as one
+line on stderr and a non-zero exit code, never a traceback (``--debug`` shows the traceback for bug reports).
+Exit codes: 0 ok, 1 the work failed (a stage failed, an error), 2 bad usage or invalid settings, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.settings import Settings
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class UsageProblem(click.ClickException):
+    exit_code = 2
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """A pydantic ValidationError as one line naming the LAKEHOUSE_ variables at fault."""
+    parts = []
+    for e in exc.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["loc"]:
+            parts.append(f"LAKEHOUSE_{str(e['loc'][0]).upper()}: {msg}")
+        else:
+            parts.append(msg)
+    return "invalid settings: " + "; ".join(parts)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise UsageProblem(settings_error_line(exc)) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+def _run_with_progress(settings: Settings, stages, trigger: str, **kw):
+    from pipelines import runner
+
+    ordered = [s for s in runner.STAGES if s in stages]
+    with _progress() as progress:
+        task = progress.add_task("pipeline", total=len(ordered))
+
+        def on_stage(stage: str, state: str) -> None:
+            if state == "start":
+                progress.update(task, description=f"{stage}")
+            elif state == "done":
+                progress.advance(task)
+
+        return runner.run(settings, ordered, trigger, on_stage=on_stage, **kw)
+
+
+def _print_summary(summary) -> None:
+    f = summary.files
+    out.print(
+        f"run [bold]{summary.run_id}[/] {summary.status}: landed {f['landed']}, accepted {f['accepted']}, "
+        f"quarantined {f['quarantined']}, duplicate {f['duplicate']}"
+    )
+    for q in summary.quarantined:
+        out.print(f"  quarantined {q['file']}: {q['reason']}")
+    if summary.rows_per_landing:
+        out.print(f"  landing rows: {sum(summary.rows_per_landing.values())} in {len(summary.rows_per_landing)} feeds")
+    if summary.curated_tables or summary.mart_tables:
+        out.print(f"  curated tables: {len(summary.curated_tables)}, mart tables: {len(summary.mart_tables)}")
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.stage_seconds.items())
+    out.print(f"  stages: {timings}; lineage events: {summary.lineage_events}")
+    if summary.lineage_undelivered:
+        err.print(f"warning: {summary.lineage_undelivered} lineage events not delivered (kept for replay)")
+
+
+def _finish(summary) -> None:
+    _print_summary(summary)
+    if summary.status != "succeeded":
+        raise click.ClickException(f"run {summary.run_id} failed in {summary.error}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs (for bug reports).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """CGT Lakehouse pipelines: generate, ingest, validate, transform, publish; settings from LAKEHOUSE_* env."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--scale", type=click.IntRange(min=1), help="Number of batches (default: LAKEHOUSE_SCALE).")
+@click.option("--seed", type=int, help="Random seed (default: LAKEHOUSE_SEED).")
+@click.option("--fault-rate", type=click.FloatRange(0, 1), help="Share of faulty files/rows (LAKEHOUSE_FAULT_RATE).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: the landing dir.")
+def generate(scale: int | None, seed: int | None, fault_rate: float | None, out_dir: Path | None) -> None:
+    """Write a synthetic CGT data set (with injected faults) into the landing directory."""
+    settings = load_settings()
+    report = _generate(settings, out_dir, scale, seed, fault_rate)
+    out.print(f"generated {_count(report, 'files')} files in {out_dir or settings.landing_dir}")
+
+
+def _generate(settings: Settings, out_dir, scale, seed, fault_rate):
+    from pipelines.generate import generate as gen
+
+    return gen(
+        settings,
+        out_dir or Path(settings.landing_dir),
+        scale=scale if scale is not None else settings.scale,
+        seed=seed if seed is not None else settings.seed,
+        fault_rate=fault_rate if fault_rate is not None else settings.fault_rate,
+    )
+
+
+def _count(report, name: str) -> int:
+    value = getattr(report, name, None)
+    return len(value) if isinstance(value, list | tuple | dict) else int(value or 0)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def ingest(paths: tuple[Path, ...]) -> None:
+    """Land files (or directories of files) in the raw zone and validate them."""
+    settings = load_settings()
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        else:
+            files.append(p)
+    if not files:
+        raise UsageProblem("no files found in the given path(s)")
+    _finish(_run_with_progress(settings, ("ingest", "validate"), "cli:ingest", paths=files))
+
+
+@cli.command("run")
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    type=click.Choice(["ingest", "validate", "transform", "publish"]),
+    help="Run only these stages (repeatable). Default: all.",
+)
+@click.option("--select", help="dbt selector for the transform stage, e.g. 'marts.spc+'.")
+def run_cmd(stages: tuple[str, ...], select: str | None) -> None:
+    """Run the pipeline (all stages, or a selection) on what is in the landing directory."""
+    from pipelines import runner
+
+    settings = load_settings()
+    _finish(_run_with_progress(settings, stages or runner.STAGES, "cli:run", select=select))
+
+
+@cli.command()
+@click.option("--scale", type=click.IntRange(min=1), help="Number of batches (default: LAKEHOUSE_SCALE).")
+def demo(scale: int | None) -> None:
+    """Generate a data set and run the whole pipeline; writes HOME/demo/summary.json."""
+    from pipelines import runner
+
+    settings = load_settings()
+    t0 = time.perf_counter()
+    report = _generate(settings, None, scale, None, None)
+    generate_seconds = round(time.perf_counter() - t0, 2)
+    out.print(f"generated {_count(report, 'files')} files ({generate_seconds:.1f}s)")
+    summary = _run_with_progress(settings, runner.STAGES, "cli:demo")
+    summary.stage_seconds = {"generate": generate_seconds, **summary.stage_seconds}
+    path = runner.write_summary(
+        summary,
+        Path(settings.home) / "demo" / "summary.json",
+        extra={"wall_seconds": round(time.perf_counter() - t0, 2), "scale": scale or settings.scale},
+    )
+    _finish(summary)
+    out.print(f"summary: {path}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs to list.")
+def status(as_json: bool, limit: int) -> None:
+    """Last runs, file counts, quarantined files with reasons, and every file's outcome."""
+    from pipelines import runner
+
+    settings = load_settings()
+    data = runner.status_report(settings, limit=limit)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    runs = Table(title="runs", title_justify="left")
+    for col in ("run id", "status", "trigger", "who", "started (UTC)", "ended (UTC)"):
+        runs.add_column(col)
+    for r in data["runs"]:
+        runs.add_row(r["run_id"], r["status"], r["trigger"], r["who"], r["started_at"], r["ended_at"] or "")
+    out.print(runs)
+    out.print("files: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
+    if data["quarantined"]:
+        q = Table(title="quarantined", title_justify="left")
+        for col in ("file", "sha256", "reason"):
+            q.add_column(col)
+        for f in data["quarantined"]:
+            q.add_row(f["file"], f["sha256"][:12], f["reason"])
+        out.print(q)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+def dev(port: int) -> None:
+    """Start the Dagster UI locally on this code location (dagster dev -m pipelines.definitions)."""
+    load_settings()  # fail fast on invalid settings before Dagster starts
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster), "dev", "-m", "pipelines.definitions", "-p", str(port)]
+    os.execv(cmd[0], cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the CLI and turns every error into one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, standalone_mode=False, prog_name="lakehouse")
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(f"try '{exc.ctx.command_path} --help'", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any error into one line
+        if debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"error: {type(exc).__name__}: {first}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""One pipeline run: the stages in order, with the run ledger, lineage and a summary.
+
+``run()`` is what the CLI (``lakehouse run`` / ``demo`` / ``ingest``) and the Dagster assets call. The stage
+work itself lives with its owners — ``pipelines.ingest.land``, ``pipelines.validate.validate_pending``,
+``pipelines.transform.build`` / ``publish_marts`` — this module only sequences them, times them, records them in
+the ledger and emits their lineage. Each stage is also callable on its own (``stage_ingest`` ...) so a Dagster
+asset runs exactly the same code as the CLI.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines import ledger, lineage
+from pipelines.settings import Settings
+
+STAGES: tuple[str, ...] = ("ingest", "validate", "transform", "publish")
+LOCK_WAIT_SECONDS = 30 * 60
+OUTCOME_COUNTS = ("landed", "accepted", "quarantined", "duplicate")
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+class RunError(RuntimeError):
+    """A run could not start or a stage failed (one-line message; the ledger records the failure)."""
+
+
+@dataclass
+class RunSummary:
+    """What one run did; ``lakehouse demo`` writes it as ``HOME/demo/summary.json``."""
+
+    run_id: str
+    trigger: str
+    status: str = "running"  # succeeded | failed
+    started_at: str = ""
+    ended_at: str = ""
+    stages: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    files: dict[str, int] = field(
+        default_factory=lambda: {"landed": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
+    )
+    quarantined: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    rows_per_landing: dict[str, int] = field(default_factory=dict)  # feed -> accepted rows this run
+    rows_rejected: int = 0
+    curated_tables: dict[str, int] = field(default_factory=dict)
+    mart_tables: dict[str, int] = field(default_factory=dict)
+    dbt_tests: dict[str, int] = field(default_factory=dict)  # pass / fail / warn / error / skip counts
+    lineage_events: int = 0
+    lineage_undelivered: int = 0
+    error: str | None = None
+    # Ledger material, not printed in the summary.
+    _inputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _verdicts: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def outputs(self) -> list[dict[str, Any]]:
+        out = [{"dataset": f"landing.{feed}", "rows": n} for feed, n in sorted(self.rows_per_landing.items())]
+        out += [{"dataset": f"curated.{t}", "rows": n} for t, n in sorted(self.curated_tables.items())]
+        out += [{"dataset": f"marts.{t}", "rows": n} for t, n in sorted(self.mart_tables.items())]
+        return out
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def control_engine(settings: Settings):
+    """The control database (ING's ``pipelines.control.engine``) with the ledger table in place."""
+    from pipelines import control
+
+    engine = control.engine(settings)
+    ledger.ensure_schema(engine)
+    return engine
+
+
+@contextmanager
+def duckdb_writer_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Serialise the stages that write the DuckDB files (a DuckDB file takes one writing process at a time).
+
+    Dagster already limits these assets to one at a time (pool ``duckdb_writer``); this lock also covers a CLI
+    run started beside the daemon. It is an OS lock (flock): released when the process dies.
+    """
+    path = Path(settings.home) / "locks" / "duckdb-writer.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise RunError(f"another run ({holder}) is writing {settings.home}; try again later") from None
+                time.sleep(1)
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def landing_files(settings: Settings) -> list[Path]:
+    """Every regular file under the landing directory, in a stable order (hidden/partial files skipped)."""
+    root = Path(settings.landing_dir)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+# --- stages -----------------------------------------------------------------------------------------
+# Each takes the summary to fill in and the lineage emitter; each runs its owner's function exactly once.
+
+
+def stage_ingest(
+    settings: Settings, summary: RunSummary, ol: lineage.Lineage, paths: Sequence[Path] | None = None
+) -> list[Any]:
+    from pipelines.ingest import land
+
+    files = list(paths) if paths is not None else landing_files(settings)
+    with ol.step("lakehouse.ingest", summary.run_id) as step:
+        landed = land(settings, files, summary.run_id)
+        step.inputs = [lineage.file_dataset(p) for p in files]
+        step.outputs = [lineage.file_dataset(_get(f, "raw_uri", "uri")) for f in landed if _get(f, "raw_uri", "uri")]
+    summary.files["landed"] += len(landed)
+    for f in landed:
+        summary._inputs.append(
+            {"file": str(_get(f, "original_name", "name")), "sha256": _get(f, "sha256"), "size": _get(f, "size")}
+        )
+        if _get(f, "outcome") == "duplicate":
+            summary.files["duplicate"] += 1
+    return landed
+
+
+def stage_validate(settings: Settings, summary: RunSummary, ol: lineage.Lineage) -> list[Any]:
+    from pipelines.validate import validate_pending
+
+    with ol.step("lakehouse.validate", summary.run_id) as step:
+        verdicts = validate_pending(settings, summary.run_id)
+        step.inputs = [
+            lineage.file_dataset(_get(v, "raw_uri", "uri"), assertions=tuple(_get(v, "assertions") or ()))
+            for v in verdicts
+            if _get(v, "raw_uri", "uri")
+        ]
+        step.outputs = [
+            lineage.file_dataset(_get(v, "landing_uri"), rows=_get(v, "rows_accepted"))
+            for v in verdicts
+            if _get(v, "landing_uri")
+        ]
+    for v in verdicts:
+        outcome = _get(v, "outcome")
+        if outcome in summary.files:
+            summary.files[outcome] += 1
+        if outcome == "quarantined":
+            summary.quarantined.append({"file": str(_get(v, "original_name", "name")), "reason": _get(v, "reason")})
+        feed = _get(v, "feed")
+        if outcome == "accepted" and feed:
+            summary.rows_per_landing[feed] = summary.rows_per_landing.get(feed, 0) + int(_get(v, "rows_accepted") or 0)
+        summary.rows_rejected += int(_get(v, "rows_rejected") or 0)
+        summary._verdicts.append(
+            {
+                "file": str(_get(v, "original_name", "name")),
+                "sha256": _get(v, "sha256"),
+                "outcome": outcome,
+                "reason": _get(v, "reason"),
+                "rows_accepted": _get(v, "rows_accepted"),
+                "rows_rejected": _get(v, "rows_rejected"),
+            }
+        )
+    return verdicts
+
+
+def stage_transform(settings: Settings, summary: RunSummary, ol: lineage.Lineage, select: str | None = None) -> Any:
+    from pipelines import transform
+
+    started = _now()
+    with duckdb_writer_lock(settings):
+        result = transform.build(settings, summary.run_id, select=select)
+    _record_models(summary, ol, result, started)
+    failed = [m for m in _get(result, "models") or [] if _get(m, "status") not in ("success", "pass", "ok")]
+    if failed:
+        names = ", ".join(_get(m, "name") for m in failed[:5])
+        raise RunError(f"dbt: {len(failed)} model(s) failed: {names}")
+    return result
+
+
+def stage_publish(settings: Settings, summary: RunSummary, ol: lineage.Lineage) -> Any:
+    from pipelines import transform
+
+    publish = getattr(transform, "publish_marts", None)
+    if publish is None:  # publication happens inside build(): nothing separate to run
+        return None
+    started = _now()
+    with duckdb_writer_lock(settings):
+        result = publish(settings, summary.run_id)
+    _record_models(summary, ol, result, started, job_prefix="lakehouse.publish_marts")
+    return result
+
+
+def _record_models(
+    summary: RunSummary, ol: lineage.Lineage, result: Any, started: datetime, job_prefix: str = "lakehouse.dbt"
+) -> None:
+    """Row counts into the summary, and START/COMPLETE (or FAIL) per model as dbt reported it."""
+    for m in _get(result, "models") or []:
+        layer, name, rows = _get(m, "layer"), _get(m, "name"), _get(m, "rows")
+        if rows is not None and layer == "curated":
+            summary.curated_tables[name] = int(rows)
+        elif rows is not None and layer in ("marts", "mart"):
+            summary.mart_tables[name] = int(rows)
+        duration = float(_get(m, "duration") or _get(m, "seconds") or 0.0)
+        m_started = _get(m, "started_at") or started
+        m_ended = _get(m, "ended_at") or m_started
+        output = _get(m, "output")
+        ol.completed_step(
+            f"{job_prefix}.{name}",
+            summary.run_id,
+            started_at=m_started,
+            ended_at=m_ended if m_ended != m_started else datetime.fromtimestamp(m_started.timestamp() + duration, UTC),
+            inputs=[_as_dataset(i) for i in _get(m, "inputs") or []],
+            outputs=[_as_dataset(output, rows=rows)] if output else [],
+            error=None if _get(m, "status") in ("success", "pass", "ok") else (_get(m, "message") or "failed"),
+        )
+    for t in _get(result, "tests") or []:
+        status = str(_get(t, "status"))
+        summary.dbt_tests[status] = summary.dbt_tests.get(status, 0) + 1
+
+
+def _as_dataset(d: Any, rows: int | None = None) -> lineage.DatasetRef:
+    if isinstance(d, lineage.DatasetRef):
+        return d if rows is None else lineage.DatasetRef(d.namespace, d.name, rows=rows, fields=d.fields)
+    if isinstance(d, tuple):
+        return lineage.DatasetRef(d[0], d[1], rows=rows)
+    return lineage.DatasetRef(_get(d, "namespace"), _get(d, "name"), rows=rows)
+
+
+def _get(obj: Any, *names: str) -> Any:
+    """First present attribute (or dict key) of a stage result: ING/DBT return dataclasses."""
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+def run(
+    settings: Settings,
+    stages: Sequence[str] = STAGES,
+    trigger: str = "cli",
+    *,
+    paths: Sequence[Path] | None = None,
+    select: str | None = None,
+    run_id: str | None = None,
+    on_stage: Callable[[str, str], None] | None = None,
+) -> RunSummary:
+    """Run ``stages`` in pipeline order; returns the summary (``status`` failed + ``error`` if a stage raised).
+
+    ``paths`` limits ingest to these files (default: everything under the landing directory); ``select`` is a dbt
+    selector for transform. ``on_stage(stage, "start"|"done"|"failed")`` lets the CLI show progress.
+    """
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise RunError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    ordered = [s for s in STAGES if s in stages]
+    Path(settings.home).mkdir(parents=True, exist_ok=True)
+    started = _now()
+    summary = RunSummary(
+        run_id=run_id or lineage.new_run_id(), trigger=trigger, started_at=_iso(started), stages=ordered
+    )
+    engine = control_engine(settings)
+    entry = ledger.LedgerEntry(
+        run_id=summary.run_id,
+        trigger=trigger,
+        who=ledger.who(),
+        started_at=started,
+        stages=tuple(ordered),
+        package_version=ledger.package_version(),
+        git_commit=ledger.git_commit(),
+    )
+    ledger.append(engine, entry)
+    ol = lineage.Lineage(settings)
+    ol.emit(lineage.RunState.START, lineage.PARENT_JOB, summary.run_id, job_type="JOB")
+
+    stage_fns: dict[str, Callable[[], Any]] = {
+        "ingest": lambda: stage_ingest(settings, summary, ol, paths),
+        "validate": lambda: stage_validate(settings, summary, ol),
+        "transform": lambda: stage_transform(settings, summary, ol, select),
+        "publish": lambda: stage_publish(settings, summary, ol),
+    }
+    current = ""
+    try:
+        for current in ordered:
+            if on_stage:
+                on_stage(current, "start")
+            t0 = time.perf_counter()
+            stage_fns[current]()
+            summary.stage_seconds[current] = round(time.perf_counter() - t0, 2)
+            if on_stage:
+                on_stage(current, "done")
+        summary.status = "succeeded"
+    except Exception as exc:  # noqa: BLE001 - recorded in the ledger and summary, reported by the caller
+        summary.status = "failed"
+        summary.error = f"{current}: {_one_line(exc)}"
+        if on_stage:
+            on_stage(current, "failed")
+    ended = _now()
+    summary.ended_at = _iso(ended)
+    ol.emit(
+        lineage.RunState.COMPLETE if summary.status == "succeeded" else lineage.RunState.FAIL,
+        lineage.PARENT_JOB,
+        summary.run_id,
+        error=summary.error,
+        job_type="JOB",
+    )
+    summary.lineage_events = ol.emitted
+    summary.lineage_undelivered = ol.undelivered
+    entry.event = "succeeded" if summary.status == "succeeded" else "failed"
+    entry.ended_at = ended
+    entry.inputs = summary._inputs
+    entry.outputs = summary.outputs()
+    entry.verdicts = summary._verdicts
+    entry.error = summary.error
+    ledger.append(engine, entry)
+    return summary
+
+
+def write_summary(summary: RunSummary, path: Path, extra: dict[str, Any] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {**summary.to_dict(), **(extra or {})}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, RunError) else first
+
+
+def status_report(settings: Settings, limit: int = 10) -> dict[str, Any]:
+    """What ``lakehouse status`` shows: last runs (ledger), outcome counts, quarantine, every file's outcome."""
+    from pipelines import control
+
+    engine = control_engine(settings)
+    files = control.file_outcomes(engine)
+    counts: dict[str, int] = {"landed": len(files)}
+    for f in files:
+        counts[f["outcome"] or "pending"] = counts.get(f["outcome"] or "pending", 0) + 1
+    return {
+        "runs": ledger.runs(engine, limit=limit),
+        "counts": counts,
+        "quarantined": [f for f in files if f["outcome"] == "quarantined"],
+        "files": files,
+    }
