@@ -161,28 +161,51 @@ def rows(engine: Engine) -> list[dict[str, Any]]:
 
 
 def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
-    """The last ``limit`` runs, newest first, each as its latest ledger row (status = started/succeeded/failed)."""
-    latest: dict[str, dict[str, Any]] = {}
+    """The last ``limit`` runs, newest first, each folded from its ledger rows.
+
+    A run may write several start/end pairs under one run id (a Dagster run records each step it executes), so
+    the status is ``failed`` if any part failed, ``running or crashed`` while a part has no end row, else
+    ``succeeded``.
+    """
+    folded: dict[str, dict[str, Any]] = {}
     for r in rows(engine):
-        latest[r["run_id"]] = r  # later rows of the same run supersede earlier ones
-    ordered = sorted(latest.values(), key=lambda r: r["seq"], reverse=True)[:limit]
-    return [
-        {
-            "run_id": r["run_id"],
-            "status": "running or crashed" if r["event"] == "started" else r["event"],
-            "trigger": r["trigger"],
-            "who": r["who"],
-            "started_at": r["started_at"],
-            "ended_at": r["ended_at"],
-            "package_version": r["package_version"],
-            "git_commit": r["git_commit"],
-            "stages": r["stages"].split(",") if r["stages"] else [],
-            "inputs": len(r["detail"]["inputs"]),
-            "outputs": r["detail"]["outputs"],
-            "error": r["detail"]["error"],
-        }
-        for r in ordered
-    ]
+        run = folded.setdefault(
+            r["run_id"],
+            {
+                "run_id": r["run_id"],
+                "first_seq": r["seq"],
+                "open": 0,
+                "failed": False,
+                "trigger": r["trigger"],
+                "who": r["who"],
+                "started_at": r["started_at"],
+                "ended_at": None,
+                "package_version": r["package_version"],
+                "git_commit": r["git_commit"],
+                "stages": [],
+                "inputs": 0,
+                "outputs": [],
+                "errors": [],
+            },
+        )
+        if r["event"] == "started":
+            run["open"] += 1
+            run["stages"] += [s for s in r["stages"].split(",") if s and s not in run["stages"]]
+            continue
+        run["open"] -= 1
+        run["failed"] |= r["event"] == "failed"
+        run["ended_at"] = max(filter(None, [run["ended_at"], r["ended_at"]]))
+        run["inputs"] += len(r["detail"]["inputs"])
+        run["outputs"] += r["detail"]["outputs"]
+        if r["detail"]["error"]:
+            run["errors"].append(r["detail"]["error"])
+    ordered = sorted(folded.values(), key=lambda r: r["first_seq"], reverse=True)[:limit]
+    for run in ordered:
+        run["status"] = "failed" if run["failed"] else "running or crashed" if run["open"] > 0 else "succeeded"
+        run["error"] = "; ".join(run.pop("errors")) or None
+        for internal in ("first_seq", "open", "failed"):
+            run.pop(internal)
+    return ordered
 
 
 def verify(engine: Engine) -> list[str]:

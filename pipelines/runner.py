@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +53,15 @@ class RunSummary:
     rows_rejected: int = 0
     curated_tables: dict[str, int] = field(default_factory=dict)
     mart_tables: dict[str, int] = field(default_factory=dict)
-    dbt_tests: dict[str, int] = field(default_factory=dict)  # pass / fail / warn / error / skip counts
+    dbt_layer_seconds: dict[str, float] = field(default_factory=dict)  # seed/staging/.../marts: sum of models
+    dbt_tests: dict[str, int] = field(default_factory=dict)  # pass / fail / warn / error / skipped counts
     lineage_events: int = 0
     lineage_undelivered: int = 0
     error: str | None = None
     # Ledger material, not printed in the summary.
     _inputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _verdicts: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _results: dict[str, Any] = field(default_factory=dict, repr=False)  # stage -> its owner's result object
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -193,66 +195,63 @@ def stage_validate(settings: Settings, summary: RunSummary, ol: lineage.Lineage)
 
 
 def stage_transform(settings: Settings, summary: RunSummary, ol: lineage.Lineage, select: str | None = None) -> Any:
+    """dbt build (seeds, staging, intermediate, curated, marts + tests). Marts are written by dbt straight into
+    the marts database, so the mart models' results are the publication (``publish`` has nothing left to do)."""
     from pipelines import transform
 
     started = _now()
     with duckdb_writer_lock(settings):
         result = transform.build(settings, summary.run_id, select=select)
     _record_models(summary, ol, result, started)
-    failed = [m for m in _get(result, "models") or [] if _get(m, "status") not in ("success", "pass", "ok")]
-    if failed:
-        names = ", ".join(_get(m, "name") for m in failed[:5])
-        raise RunError(f"dbt: {len(failed)} model(s) failed: {names}")
+    if not result.success:
+        raise RunError(f"dbt build failed: {result.error}")
     return result
 
 
 def stage_publish(settings: Settings, summary: RunSummary, ol: lineage.Lineage) -> Any:
+    """Separate mart publication, if the transform package has one (it does not today: see stage_transform)."""
     from pipelines import transform
 
     publish = getattr(transform, "publish_marts", None)
-    if publish is None:  # publication happens inside build(): nothing separate to run
+    if publish is None:
         return None
     started = _now()
     with duckdb_writer_lock(settings):
         result = publish(settings, summary.run_id)
-    _record_models(summary, ol, result, started, job_prefix="lakehouse.publish_marts")
+    _record_models(summary, ol, result, started)
     return result
 
 
-def _record_models(
-    summary: RunSummary, ol: lineage.Lineage, result: Any, started: datetime, job_prefix: str = "lakehouse.dbt"
-) -> None:
-    """Row counts into the summary, and START/COMPLETE (or FAIL) per model as dbt reported it."""
-    for m in _get(result, "models") or []:
-        layer, name, rows = _get(m, "layer"), _get(m, "name"), _get(m, "rows")
-        if rows is not None and layer == "curated":
-            summary.curated_tables[name] = int(rows)
-        elif rows is not None and layer in ("marts", "mart"):
-            summary.mart_tables[name] = int(rows)
-        duration = float(_get(m, "duration") or _get(m, "seconds") or 0.0)
-        m_started = _get(m, "started_at") or started
-        m_ended = _get(m, "ended_at") or m_started
-        output = _get(m, "output")
+def _record_models(summary: RunSummary, ol: lineage.Lineage, result: Any, started: datetime) -> None:
+    """Row counts and timings into the summary, and START + COMPLETE/FAIL per dbt model as dbt reported it.
+
+    dbt reports each model's duration, not its start, so the events are placed back to back from the stage start
+    in dbt's execution order (exact with one dbt thread, the profile's setting).
+    """
+    clock = started
+    for m in result.models:
+        if m.status == "skipped":
+            continue
+        if m.rows is not None and m.layer == "curated":
+            summary.curated_tables[m.name] = int(m.rows)
+        elif m.rows is not None and m.layer == "marts":
+            summary.mart_tables[m.name] = int(m.rows)
+        summary.dbt_layer_seconds[m.layer] = round(summary.dbt_layer_seconds.get(m.layer, 0.0) + m.duration_s, 2)
+        ended = clock + timedelta(seconds=m.duration_s)
+        job = "lakehouse.publish_marts." if m.layer == "marts" else "lakehouse.dbt."
         ol.completed_step(
-            f"{job_prefix}.{name}",
+            job + m.name,
             summary.run_id,
-            started_at=m_started,
-            ended_at=m_ended if m_ended != m_started else datetime.fromtimestamp(m_started.timestamp() + duration, UTC),
-            inputs=[_as_dataset(i) for i in _get(m, "inputs") or []],
-            outputs=[_as_dataset(output, rows=rows)] if output else [],
-            error=None if _get(m, "status") in ("success", "pass", "ok") else (_get(m, "message") or "failed"),
+            started_at=clock,
+            ended_at=ended,
+            inputs=[lineage.DatasetRef(d.namespace, d.name) for d in m.inputs],
+            outputs=[lineage.DatasetRef(m.output.namespace, m.output.name, rows=m.rows)],
+            error=None if m.status == "success" else (m.message or m.status),
+            job_type="SEED" if m.layer == "seed" else "MODEL",
         )
-    for t in _get(result, "tests") or []:
-        status = str(_get(t, "status"))
-        summary.dbt_tests[status] = summary.dbt_tests.get(status, 0) + 1
-
-
-def _as_dataset(d: Any, rows: int | None = None) -> lineage.DatasetRef:
-    if isinstance(d, lineage.DatasetRef):
-        return d if rows is None else lineage.DatasetRef(d.namespace, d.name, rows=rows, fields=d.fields)
-    if isinstance(d, tuple):
-        return lineage.DatasetRef(d[0], d[1], rows=rows)
-    return lineage.DatasetRef(_get(d, "namespace"), _get(d, "name"), rows=rows)
+        clock = ended
+    for t in result.tests:
+        summary.dbt_tests[t.status] = summary.dbt_tests.get(t.status, 0) + 1
 
 
 def _get(obj: Any, *names: str) -> Any:
@@ -318,7 +317,7 @@ def run(
             if on_stage:
                 on_stage(current, "start")
             t0 = time.perf_counter()
-            stage_fns[current]()
+            summary._results[current] = stage_fns[current]()
             summary.stage_seconds[current] = round(time.perf_counter() - t0, 2)
             if on_stage:
                 on_stage(current, "done")
