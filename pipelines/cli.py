@@ -224,11 +224,27 @@ def status(as_json: bool, limit: int) -> None:
         out.print(q)
 
 
+DAGSTER_YAML = """\
+# Written by `lakehouse dev`; the dagster role renders the same concurrency block (docs/orchestration.md).
+concurrency:
+  pools:
+    default_limit: 1   # the duckdb_writer pool: one DuckDB writer at a time
+    granularity: op
+telemetry:
+  enabled: false
+"""
+
+
 @cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
 def dev(port: int) -> None:
     """Start the Dagster UI locally on this code location (dagster dev -m pipelines.definitions)."""
-    load_settings()  # fail fast on invalid settings before Dagster starts
+    settings = load_settings()  # fail fast on invalid settings before Dagster starts
+    home = Path(os.environ.get("DAGSTER_HOME") or Path(settings.home, "dagster")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
     dagster = Path(sys.executable).with_name("dagster")
     cmd = [str(dagster), "dev", "-m", "pipelines.definitions", "-p", str(port)]
     os.execv(cmd[0], cmd)

@@ -184,6 +184,7 @@ def stage_validate(settings: Settings, summary: RunSummary, ol: lineage.Lineage)
         summary._verdicts.append(
             {
                 "file": str(_get(v, "original_name", "name")),
+                "feed": feed,
                 "sha256": _get(v, "sha256"),
                 "outcome": outcome,
                 "reason": _get(v, "reason"),
@@ -275,12 +276,15 @@ def run(
     paths: Sequence[Path] | None = None,
     select: str | None = None,
     run_id: str | None = None,
+    own_parent: bool = True,
     on_stage: Callable[[str, str], None] | None = None,
 ) -> RunSummary:
     """Run ``stages`` in pipeline order; returns the summary (``status`` failed + ``error`` if a stage raised).
 
     ``paths`` limits ingest to these files (default: everything under the landing directory); ``select`` is a dbt
     selector for transform. ``on_stage(stage, "start"|"done"|"failed")`` lets the CLI show progress.
+    ``own_parent=False`` when the caller runs several ``run()`` calls under one run id (a Dagster run: one call
+    per step): the steps' lineage events then point at that run id without a START/COMPLETE of their own.
     """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -303,7 +307,8 @@ def run(
     )
     ledger.append(engine, entry)
     ol = lineage.Lineage(settings)
-    ol.emit(lineage.RunState.START, lineage.PARENT_JOB, summary.run_id, job_type="JOB")
+    if own_parent:
+        ol.emit(lineage.RunState.START, lineage.PARENT_JOB, summary.run_id, job_type="JOB")
 
     stage_fns: dict[str, Callable[[], Any]] = {
         "ingest": lambda: stage_ingest(settings, summary, ol, paths),
@@ -329,13 +334,14 @@ def run(
             on_stage(current, "failed")
     ended = _now()
     summary.ended_at = _iso(ended)
-    ol.emit(
-        lineage.RunState.COMPLETE if summary.status == "succeeded" else lineage.RunState.FAIL,
-        lineage.PARENT_JOB,
-        summary.run_id,
-        error=summary.error,
-        job_type="JOB",
-    )
+    if own_parent:
+        ol.emit(
+            lineage.RunState.COMPLETE if summary.status == "succeeded" else lineage.RunState.FAIL,
+            lineage.PARENT_JOB,
+            summary.run_id,
+            error=summary.error,
+            job_type="JOB",
+        )
     summary.lineage_events = ol.emitted
     summary.lineage_undelivered = ol.undelivered
     entry.event = "succeeded" if summary.status == "succeeded" else "failed"

@@ -1,0 +1,97 @@
+"""Every dbt model and seed as a Dagster asset (dagster-dbt), built by ``pipelines.transform.build``.
+
+The manifest is prepared at build time (``pipelines.transform.prepare_manifest``, run by the bundle build and
+``make setup``); loading the code location only reads it, and parses once if it is missing (a fresh checkout).
+dbt runs through the same runner call as ``lakehouse run --stage transform`` (one implementation), in the
+``duckdb_writer`` pool so no two runs write the DuckDB files at once. dbt tests become asset checks.
+"""
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+
+from pipelines.defs.ingest import landing_key
+from pipelines.defs.resources import DUCKDB_WRITER_POOL, TRANSIENT_RETRY, LakehouseResource
+
+
+@cache
+def manifest_path() -> Path:
+    from pipelines.transform import prepare_manifest
+    from pipelines.transform.project import DBT_PROJECT_DIR
+
+    path = DBT_PROJECT_DIR / "target" / "manifest.json"
+    return path if path.is_file() else prepare_manifest()
+
+
+class LakehouseDbtTranslator(DagsterDbtTranslator):
+    """dbt sources are our validated landing tables: ``source('mes','batches')`` -> ``landing/mes__batches``."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            feed = dbt_resource_props.get("meta", {}).get("feed") or (
+                f"{dbt_resource_props['source_name']}__{dbt_resource_props['name']}"
+            )
+            return landing_key(feed)
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props["resource_type"] == "seed":
+            return "master_data"
+        return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"
+
+
+TRANSLATOR = LakehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _dbt_selection(context: dg.AssetExecutionContext) -> str | None:
+    """None for the whole project, else the selected models/seeds by name (dbt node selection)."""
+    if not context.is_subset:
+        return None
+    names = sorted(key.path[-1] for key in context.selected_asset_keys)
+    return " ".join(names)
+
+
+@dbt_assets(
+    manifest=manifest_path(),
+    dagster_dbt_translator=TRANSLATOR,
+    pool=DUCKDB_WRITER_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    op_tags={"lakehouse/writes": "duckdb"},
+)
+def dbt_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+    summary = lakehouse.run_stages(context, ("transform",), select=_dbt_selection(context))
+    result = summary._results["transform"]
+    selected = context.selected_asset_keys
+    keys = {key.path[-1]: key for key in selected}
+    for m in result.models:
+        key = keys.get(m.name)
+        if key is None or m.status != "success":
+            continue
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "layer": m.layer,
+                "relation": m.relation,
+                "rows": dg.MetadataValue.int(m.rows) if m.rows is not None else dg.MetadataValue.null(),
+                "duration_s": round(m.duration_s, 3),
+                "lineage_dataset": f"{m.output.namespace}/{m.output.name}",
+                "run_id": summary.run_id,
+            },
+        )
+    wanted = set(context.selected_asset_check_keys)
+    for t in result.tests:
+        key = keys.get(t.model or "")
+        if key is None or dg.AssetCheckKey(key, t.name) not in wanted:
+            continue
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=t.name,
+            passed=t.status == "pass",
+            severity=dg.AssetCheckSeverity.WARN if t.status == "warn" else dg.AssetCheckSeverity.ERROR,
+            metadata={"status": t.status, "failures": t.failures or 0, "message": t.message or ""},
+        )

@@ -1,0 +1,67 @@
+"""The one resource every asset uses: runs pipeline stages through ``pipelines.runner`` (the CLI's code path)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from pipelines import runner
+from pipelines.settings import Settings
+
+# Transient = worth retrying: a lock held by another writer, a dropped connection, a timeout. Data and code
+# errors (a failed dbt model or test, a bad suite) fail at once — retrying cannot fix them.
+TRANSIENT_MARKERS = (
+    "could not set lock",
+    "another run",
+    "connection",
+    "timeout",
+    "timed out",
+    "temporarily unavailable",
+    "too many clients",
+    "server closed",
+)
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=20, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+DUCKDB_WRITER_POOL = "duckdb_writer"  # limit 1 in dagster.yaml: one DuckDB writer at a time
+
+
+def is_transient(error: str | None) -> bool:
+    text = (error or "").lower()
+    return any(marker in text for marker in TRANSIENT_MARKERS)
+
+
+def trigger_of(context: dg.AssetExecutionContext) -> str:
+    """How Dagster started this run, for the ledger: schedule, sensor, backfill or a person (UI/CLI)."""
+    tags = context.run.tags
+    for tag, label in (("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor")):
+        if tag in tags:
+            return f"dagster:{label}:{tags[tag]}"
+    if "dagster/backfill" in tags:
+        return "dagster:backfill"
+    user = tags.get("dagster/user") or tags.get("user")
+    return f"dagster:manual:{user}" if user else "dagster:manual"
+
+
+class LakehouseResource(dg.ConfigurableResource):
+    """Settings come from LAKEHOUSE_* (the env file the dagster role renders); ``home`` overrides for tests."""
+
+    home: str | None = None
+
+    def settings(self) -> Settings:
+        return Settings(home=self.home) if self.home else Settings()
+
+    def run_stages(self, context: dg.AssetExecutionContext, stages: Sequence[str], **kw: Any) -> runner.RunSummary:
+        """Run ``stages`` under this Dagster run's id; raise so Dagster retries only transient failures."""
+        summary = runner.run(
+            self.settings(), stages, trigger_of(context), run_id=context.run_id, own_parent=False, **kw
+        )
+        context.log.info(
+            f"{','.join(stages)}: {summary.status} in {sum(summary.stage_seconds.values()):.1f}s "
+            f"(files {summary.files}, lineage events {summary.lineage_events})"
+        )
+        if summary.status != "succeeded":
+            if is_transient(summary.error):
+                raise runner.RunError(summary.error)  # RetryPolicy applies
+            raise dg.Failure(description=summary.error, allow_retries=False)
+        return summary
