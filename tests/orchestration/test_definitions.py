@@ -1,0 +1,116 @@
+"""The Dagster code location: what it defines, the sensor's behaviour, and retries only on transient errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.definitions import defs as load_defs
+from pipelines.defs import ingest, resources
+from pipelines.sources import FEEDS
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    return load_defs()
+
+
+def test_assets_cover_ingest_validation_every_dbt_model_and_the_marts(defs):
+    from pipelines.defs.dbt import manifest_path
+
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert "raw_files" in keys
+    assert {f"landing/{f.name}" for f in FEEDS} <= keys
+    manifest = json.loads(manifest_path().read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")}
+    assert models and models <= {k.split("/")[-1] for k in keys}
+    marts = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["fqn"][1] == "marts"}
+    assert marts, "the dbt project has mart models"
+    # Lineage of assets: dbt sources are wired to the validated landing assets.
+    graph = defs.resolve_asset_graph()
+    staging = [k for k in graph.get_all_asset_keys() if k.path[-1].startswith("stg_")]
+    assert staging and all(
+        any(p.path[0] == "landing" for p in graph.get(k).parent_keys) for k in staging if "__" in k.path[-1]
+    )
+
+
+def test_checks_carry_ge_and_dbt_tests(defs):
+    checks = defs.resolve_asset_graph().asset_check_keys
+    ge = {c.asset_key.to_user_string() for c in checks if c.name == "great_expectations"}
+    assert ge == {f"landing/{f.name}" for f in FEEDS}
+    assert any(c.name != "great_expectations" for c in checks), "dbt tests are asset checks"
+
+
+def test_nightly_schedule_and_sensor(defs):
+    nightly = defs.resolve_schedule_def("nightly")
+    assert (nightly.cron_schedule, nightly.execution_timezone) == ("0 2 * * *", "UTC")
+    assert nightly.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensor = defs.resolve_sensor_def("new_landing_files")
+    assert sensor.minimum_interval_seconds <= 60
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_dbt_assets_run_in_the_duckdb_writer_pool_with_retries(defs):
+    from pipelines.defs.dbt import dbt_models
+
+    assert dbt_models.op.pool == resources.DUCKDB_WRITER_POOL
+    assert dbt_models.op.retry_policy.max_retries >= 1
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        ("transform: IOException: Could not set lock on file catalog.ducklake", True),
+        ("transform: another run (pid 12) is writing /srv/lakehouse; try again later", True),
+        ("ingest: OperationalError: connection to server at 10.0.0.5 refused", True),
+        ("transform: dbt build failed: not_null_batches_batch_id: fail", False),
+        ("validate: FileNotFoundError: suite missing", False),
+    ],
+)
+def test_only_transient_errors_are_retried(error, transient):
+    assert resources.is_transient(error) is transient
+
+
+def _landed(home: Path, name: str, age_s: float) -> Path:
+    path = home / "landing" / "mes" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("batch_id\nB1\n")
+    stamp = time.time() - age_s
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_sensor_requests_new_settled_files_once(tmp_path):
+    home = tmp_path / "home"
+    lakehouse = resources.LakehouseResource(home=str(home))
+    old = _landed(home, "batches_2026-01.csv", age_s=120)
+    fresh = _landed(home, "batches_2026-02.csv", age_s=0)  # still being written: wait for the next tick
+
+    ctx = dg.build_sensor_context(resources={"lakehouse": lakehouse})
+    request = ingest.new_landing_files(ctx)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_config["ops"]["raw_files"]["config"]["paths"] == [str(old)]
+
+    again = ingest.new_landing_files(dg.build_sensor_context(cursor=ctx.cursor, resources={"lakehouse": lakehouse}))
+    assert isinstance(again, dg.SkipReason)
+
+    os.utime(fresh, (time.time() - 60, time.time() - 60))
+    later = ingest.new_landing_files(dg.build_sensor_context(cursor=ctx.cursor, resources={"lakehouse": lakehouse}))
+    assert later.run_config["ops"]["raw_files"]["config"]["paths"] == [str(fresh)]
+
+
+def test_lakehouse_dev_writes_a_valid_instance_config_with_the_pool_limit(tmp_path):
+    import yaml
+    from dagster._core.instance.config import dagster_instance_config
+
+    from pipelines.cli import DAGSTER_YAML
+
+    (tmp_path / "dagster.yaml").write_text(DAGSTER_YAML)
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert yaml.safe_load(DAGSTER_YAML)["concurrency"]["pools"]["granularity"] == "op"
