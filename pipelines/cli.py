@@ -63,19 +63,27 @@ def _progress() -> Progress:
 
 
 def _run_with_progress(settings: Settings, stages, trigger: str, **kw):
+    """runner.run with a bar over the stages and, while ingesting, one over the files."""
     from pipelines import runner
 
     ordered = [s for s in runner.STAGES if s in stages]
     with _progress() as progress:
-        task = progress.add_task("pipeline", total=len(ordered))
+        overall = progress.add_task("pipeline", total=len(ordered))
+        files = None
 
         def on_stage(stage: str, state: str) -> None:
             if state == "start":
-                progress.update(task, description=f"{stage}")
+                progress.update(overall, description=stage)
             elif state == "done":
-                progress.advance(task)
+                progress.advance(overall)
 
-        return runner.run(settings, ordered, trigger, on_stage=on_stage, **kw)
+        def on_progress(stage: str, done: int, total: int) -> None:
+            nonlocal files
+            if files is None:
+                files = progress.add_task(f"{stage}: files", total=total)
+            progress.update(files, completed=done)
+
+        return runner.run(settings, ordered, trigger, on_stage=on_stage, on_progress=on_progress, **kw)
 
 
 def _print_summary(summary) -> None:

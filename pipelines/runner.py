@@ -136,14 +136,25 @@ def landing_files(settings: Settings) -> list[Path]:
 # Each takes the summary to fill in and the lineage emitter; each runs its owner's function exactly once.
 
 
+INGEST_CHUNK = 16  # files per land() call: lets the CLI show progress; each file is landed independently
+
+
 def stage_ingest(
-    settings: Settings, summary: RunSummary, ol: lineage.Lineage, paths: Sequence[Path] | None = None
+    settings: Settings,
+    summary: RunSummary,
+    ol: lineage.Lineage,
+    paths: Sequence[Path] | None = None,
+    on_progress: Progress | None = None,
 ) -> list[Any]:
     from pipelines.ingest import land
 
     files = list(paths) if paths is not None else landing_files(settings)
     with ol.step("lakehouse.ingest", summary.run_id) as step:
-        landed = land(settings, files, summary.run_id)
+        landed: list[Any] = []
+        for start in range(0, len(files), INGEST_CHUNK):
+            landed += land(settings, files[start : start + INGEST_CHUNK], summary.run_id)
+            if on_progress:
+                on_progress("ingest", min(start + INGEST_CHUNK, len(files)), len(files))
         step.inputs = [lineage.file_dataset(p) for p in files]
         step.outputs = [lineage.file_dataset(_get(f, "raw_uri", "uri")) for f in landed if _get(f, "raw_uri", "uri")]
     summary.files["landed"] += len(landed)
@@ -278,11 +289,13 @@ def run(
     run_id: str | None = None,
     own_parent: bool = True,
     on_stage: Callable[[str, str], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> RunSummary:
     """Run ``stages`` in pipeline order; returns the summary (``status`` failed + ``error`` if a stage raised).
 
     ``paths`` limits ingest to these files (default: everything under the landing directory); ``select`` is a dbt
-    selector for transform. ``on_stage(stage, "start"|"done"|"failed")`` lets the CLI show progress.
+    selector for transform. ``on_stage(stage, "start"|"done"|"failed")`` and ``on_progress(stage, done, total)``
+    let the CLI show progress.
     ``own_parent=False`` when the caller runs several ``run()`` calls under one run id (a Dagster run: one call
     per step): the steps' lineage events then point at that run id without a START/COMPLETE of their own.
     """
@@ -311,7 +324,7 @@ def run(
         ol.emit(lineage.RunState.START, lineage.PARENT_JOB, summary.run_id, job_type="JOB")
 
     stage_fns: dict[str, Callable[[], Any]] = {
-        "ingest": lambda: stage_ingest(settings, summary, ol, paths),
+        "ingest": lambda: stage_ingest(settings, summary, ol, paths, on_progress),
         "validate": lambda: stage_validate(settings, summary, ol),
         "transform": lambda: stage_transform(settings, summary, ol, select),
         "publish": lambda: stage_publish(settings, summary, ol),
