@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .world import Expansion
@@ -34,6 +35,7 @@ PARAMS: tuple[tuple[str, str, int], ...] = (
     ("perfusion_rate", "mL/day", 0),
     ("volume", "mL", 0),
 )
+QUALITY_CODES = pa.array(["good", "uncertain", "bad"])  # the controller's quality vocabulary, by code index
 PARAM_UNITS = {p: u for p, u, _ in PARAMS}
 INSTRUMENT_MODEL = "Cytiva Xuri Cell Expansion System W25"
 FIRMWARE = "2.4.1"
@@ -49,7 +51,7 @@ class ControllerOptions:
 
 
 def simulate(exp: Expansion, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """Minute timestamps (datetime64[s], UTC), values per param, and the controller quality code per row."""
+    """Minute timestamps (datetime64[s], UTC), values per param, and a quality code index per row."""
     rng = np.random.default_rng([seed, 2, exp.index])
     n = exp.minutes
     minute = np.arange(n)
@@ -90,22 +92,21 @@ def simulate(exp: Expansion, seed: int) -> tuple[np.ndarray, dict[str, np.ndarra
     }
     for name, _unit, decimals in PARAMS:
         values[name] = np.round(values[name], decimals)
-    quality = np.where(rng.random(n) < 0.0005, "uncertain", "good").astype(object)
+    quality = (rng.random(n) < 0.0005).astype(np.int8)  # index into QUALITY_CODES: 0 good, 1 uncertain
     return ts, values, quality
 
 
-def _timestamps(ts: np.ndarray, timezone: str | None) -> np.ndarray:
-    """ISO 8601 strings: '...Z' in UTC, or local wall time with its UTC offset ('+01:00') in ``timezone``."""
+def _timestamps(ts: np.ndarray, timezone: str | None) -> pa.Array:
+    """ISO 8601 text: '...Z' in UTC, or local wall time with its UTC offset ('+01:00') in ``timezone``
+    (formatted by Arrow's C++ strftime, which follows the zone's DST rules)."""
+    naive = pa.array(ts.astype("datetime64[s]"))
     if timezone is None:
-        return np.char.add(np.datetime_as_string(ts, unit="s"), "Z")
-    utc = pd.DatetimeIndex(ts).tz_localize("UTC")
-    local = utc.tz_convert(timezone).tz_localize(None)
-    offset_min = ((local - utc.tz_localize(None)) // pd.Timedelta(minutes=1)).to_numpy()
-    sign = np.where(offset_min < 0, "-", "+")
-    hh = np.char.zfill((np.abs(offset_min) // 60).astype(str), 2)
-    mm = np.char.zfill((np.abs(offset_min) % 60).astype(str), 2)
-    suffix = np.char.add(np.char.add(np.char.add(sign, hh), ":"), mm)
-    return np.char.add(np.datetime_as_string(local.to_numpy().astype("datetime64[s]"), unit="s"), suffix)
+        # Arrow's cast gives 'YYYY-MM-DD hh:mm:ss'; splice in 'T' and 'Z' (20x faster than strftime)
+        text = naive.cast(pa.string())
+        return pc.binary_replace_slice(pc.binary_replace_slice(text, 10, 11, "T"), 19, 19, "Z")
+    utc = naive.cast(pa.timestamp("s", tz="UTC"))
+    local = pc.strftime(utc.cast(pa.timestamp("s", tz=timezone)), format="%Y-%m-%dT%H:%M:%S%z")
+    return pc.replace_substring_regex(local, pattern=r"([+-]\d\d)(\d\d)$", replacement=r"\1:\2")
 
 
 def controller_csv(
@@ -114,22 +115,19 @@ def controller_csv(
     """The export's bytes and its data-row count."""
     ts, values, quality = simulate(exp, seed)
     n = len(ts)
-    cols: dict[str, pa.Array] = {"timestamp": pa.array(_timestamps(ts, opts.timezone))}
+    cols: dict[str, pa.Array] = {"timestamp": _timestamps(ts, opts.timezone)}
     for name, _unit, _dec in PARAMS:
-        v = values[name].astype(float)
         mask = np.zeros(n, dtype=bool)
         for param, first, count in opts.dropouts:
             if param == name:
                 mask[first : first + count] = True
-                quality[first : first + count] = "bad"
-        cols[name] = pa.array(v, mask=mask)
-    cols["quality"] = pa.array(quality.astype(str))
+                quality[first : first + count] = 2  # bad
+        cols[name] = pa.array(values[name], mask=mask)
+    cols["quality"] = QUALITY_CODES.take(pa.array(quality))
 
     tz = opts.timezone or "UTC"
-    export_local = _timestamps(
-        np.array([export_at.tz_convert(None).to_datetime64()], dtype="datetime64[s]"), opts.timezone
-    )[0]
-    offset = "+00:00" if opts.timezone is None else str(_timestamps(ts[:1], opts.timezone)[0])[-6:]
+    export_local = _timestamps(np.array([export_at.tz_convert(None).to_datetime64()]), opts.timezone)[0].as_py()
+    offset = "+00:00" if opts.timezone is None else cols["timestamp"][0].as_py()[-6:]
     meta = {
         "instrument_id": opts.instrument_id or exp.equipment_id,
         "instrument_model": INSTRUMENT_MODEL,

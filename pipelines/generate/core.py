@@ -170,7 +170,7 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
         raise ValueError(f"scale must be at least 1 batch, got {scale}")
     if not 0.0 <= fault_rate <= 1.0:
         raise ValueError(f"fault_rate must be between 0 and 1, got {fault_rate}")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     seconds: dict[str, float] = {}
     master = load_master()
     world = build_world(master, scale, seed, fault_rate)
@@ -277,6 +277,7 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     truth.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     seconds["write"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
+    seconds["cpu"] = time.process_time() - c0  # CPU time of this process: comparable on a shared, loaded host
     readings = rows_by_feed["bioreactor__readings"] * len(PARAMS)
     return GenerationReport(
         out_dir=out_dir,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -61,38 +62,42 @@ class MasterData:
     def attributes_of(self, product_code: str) -> list[str]:
         return list(dict.fromkeys(self.specs.loc[self.specs.product_code == product_code, "attribute"]))
 
-    def spec_for(self, product_code: str, attribute: str, on: date) -> Spec:
-        """The spec version effective on ``on``: effective_from <= on < effective_to (open-ended when empty)."""
-        s = self.specs
-        day = pd.Timestamp(on)
-        hit = s[
-            (s.product_code == product_code)
-            & (s.attribute == attribute)
-            & (s.effective_from <= day)
-            & (s.effective_to.isna() | (day < s.effective_to))
-        ]
-        if len(hit) != 1:
-            raise ValueError(f"expected one spec for {product_code}/{attribute} on {on}, found {len(hit)}")
-        r = hit.iloc[0]
-
+    @cached_property
+    def _versions(self) -> dict[tuple[str, str], list[tuple[date, date | None, Spec]]]:
         def opt(v):
             return None if pd.isna(v) else v
 
-        return Spec(
-            spec_id=r.spec_id,
-            product_code=r.product_code,
-            attribute=r.attribute,
-            test_code=r.test_code,
-            spec_version=int(r.spec_version),
-            result_type=r.result_type,
-            operator=r.operator,
-            lsl=opt(r.lsl),
-            usl=opt(r.usl),
-            unit=opt(r.unit),
-            pass_text=opt(r.pass_text),
-            loq=opt(r.loq),
-            is_cqa=bool(r.is_cqa),
-        )
+        out: dict[tuple[str, str], list] = {}
+        for r in self.specs.itertuples(index=False):
+            spec = Spec(
+                spec_id=r.spec_id,
+                product_code=r.product_code,
+                attribute=r.attribute,
+                test_code=r.test_code,
+                spec_version=int(r.spec_version),
+                result_type=r.result_type,
+                operator=r.operator,
+                lsl=opt(r.lsl),
+                usl=opt(r.usl),
+                unit=opt(r.unit),
+                pass_text=opt(r.pass_text),
+                loq=opt(r.loq),
+                is_cqa=bool(r.is_cqa),
+            )
+            until = None if pd.isna(r.effective_to) else r.effective_to.date()
+            out.setdefault((r.product_code, r.attribute), []).append((r.effective_from.date(), until, spec))
+        return out
+
+    def spec_for(self, product_code: str, attribute: str, on: date) -> Spec:
+        """The spec version effective on ``on``: effective_from <= on < effective_to (open-ended when empty)."""
+        hits = [
+            spec
+            for since, until, spec in self._versions.get((product_code, attribute), [])
+            if since <= on and (until is None or on < until)
+        ]
+        if len(hits) != 1:
+            raise ValueError(f"expected one spec for {product_code}/{attribute} on {on}, found {len(hits)}")
+        return hits[0]
 
 
 def load_master(seeds_dir: Path = SEEDS_DIR) -> MasterData:

@@ -44,17 +44,6 @@ MATERIALS = {
     "CRYO-CS10": ("CryoStor CS10", "BioLife Solutions", 730),
 }
 
-STEP_NAMES = (
-    "apheresis_receipt",
-    "selection",
-    "activation",
-    "transduction",
-    "expansion",
-    "harvest",
-    "formulation",
-    "cryopreservation",
-    "qc_release",
-)
 # hours each QC test takes from sampling to result (min, max)
 TEST_HOURS = {
     "viability": (2, 6),
