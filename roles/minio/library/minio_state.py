@@ -3,7 +3,6 @@
 # License: Apache-2.0
 """Converge MinIO buckets, IAM policies and users with `mc`, querying before every change."""
 
-import contextlib
 import json
 import os
 import subprocess
@@ -111,13 +110,22 @@ class Mc:
         proc = subprocess.run(  # noqa: S603 - fixed binary, no shell
             cmd, input=stdin, capture_output=True, text=True, env=self._env(alias, *creds), timeout=120
         )
-        docs = []
-        for line in proc.stdout.splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                with contextlib.suppress(json.JSONDecodeError):
-                    docs.append(json.loads(line))
-        return proc.returncode, docs, proc.stdout + proc.stderr
+        return proc.returncode, json_values(proc.stdout), proc.stdout + proc.stderr
+
+
+def json_values(text):
+    """Every JSON object in mc's output: one per line when piped, indented when mc thinks it has a terminal."""
+    decoder, docs, pos = json.JSONDecoder(), [], 0
+    while True:
+        pos = text.find("{", pos)
+        if pos < 0:
+            return docs
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            pos += 1
+            continue
+        docs.append(doc)
 
 
 def error_text(docs, raw):
@@ -198,7 +206,8 @@ class Converger:
                     self.actions.append(f"set default retention on {name}")
                 continue
             if lock and not created:
-                info = self.query(["retention", "info", "--default", target], f"object lock of {name}")
+                # mc exits non-zero when the bucket has no object lock configuration at all.
+                _, info, _ = self.mc.run(["retention", "info", "--default", target], self.root)
                 if not any(d.get("enabled") == "Enabled" for d in info):
                     self.module.fail_json(
                         msg=f"minio: bucket {name} exists without object lock; MinIO can enable it only at creation. "
