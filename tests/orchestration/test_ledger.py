@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from pipelines import ledger
 
 
-def _entry(run_id: str, **kw) -> ledger.LedgerEntry:
+def _entry(run_id: str, stages: tuple[str, ...] = ("ingest", "validate"), **kw) -> ledger.LedgerEntry:
     return ledger.LedgerEntry(
         run_id=run_id,
         trigger="cli",
         who=ledger.who(),
         started_at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
-        stages=("ingest", "validate"),
+        stages=stages,
         package_version=ledger.package_version(),
         git_commit=ledger.git_commit(),
         **kw,
@@ -102,3 +102,22 @@ def test_naive_timestamps_are_refused(engine):
     entry.started_at = datetime(2026, 11, 23, 2, 0)
     with pytest.raises(ValueError, match="timezone-aware"):
         ledger.append(engine, entry)
+
+
+def test_a_run_recorded_in_steps_folds_to_one_status(engine):
+    """A Dagster run writes one start/end pair per step under its run id."""
+    ingest = _entry("dagster-run", stages=("ingest",))
+    ledger.append(engine, ingest)
+    ingest.event, ingest.ended_at = "succeeded", datetime(2026, 11, 23, 2, 1, tzinfo=UTC)
+    ingest.outputs = [{"dataset": "landing.mes__batches", "rows": 3}]
+    ledger.append(engine, ingest)
+    transform = _entry("dagster-run", stages=("transform",))
+    ledger.append(engine, transform)
+    (run,) = ledger.runs(engine)
+    assert run["status"] == "running or crashed" and run["stages"] == ["ingest", "transform"]
+    transform.event, transform.ended_at, transform.error = "failed", datetime(2026, 11, 23, 2, 5, tzinfo=UTC), "boom"
+    ledger.append(engine, transform)
+    (run,) = ledger.runs(engine)
+    assert run["status"] == "failed" and run["error"] == "boom"
+    assert run["ended_at"] == "2026-11-23T02:05:00.000000Z"
+    assert run["outputs"] == [{"dataset": "landing.mes__batches", "rows": 3}]
