@@ -149,6 +149,10 @@ class _Lots:
         self.frame = pd.DataFrame(rows)
         usable = self.frame[self.frame.status == "released"]
         self._by_code = {c: g.sort_values("received_at") for c, g in usable.groupby("material_code")}
+        # lot-to-lot variation of the expansion medium moves culture viability a little: the runs of batches on
+        # one lot give the SPC charts real (small) shifts to find
+        media = self.frame.material_lot_id[self.frame.material_code == "MED-TEXMACS"]
+        self.viability_shift = {lot: float(rng.normal(0, 1.5)) for lot in media}
 
     def pick(self, code: str, at: pd.Timestamp) -> str:
         g = self._by_code[code]
@@ -156,10 +160,10 @@ class _Lots:
         return str(g.material_lot_id.iloc[max(i, 0)])
 
 
-def _qc_value(rng: np.random.Generator, attribute: str, poor: bool) -> float:
-    """A typical in-process QC value (before it is forced into or out of spec)."""
+def _qc_value(rng: np.random.Generator, attribute: str, poor: bool, viability_shift: float) -> float:
+    """A typical release QC value (before it is forced into or out of spec)."""
     draw = {
-        "viability": lambda: rng.normal(74 if poor else 89, 3.0),
+        "viability": lambda: rng.normal(74 if poor else 89, 2.5) + viability_shift,
         "car_positive": lambda: rng.normal(34, 8.0),
         "cd3_positive": lambda: rng.normal(93, 3.0),
         "vcn": lambda: rng.lognormal(np.log(2.0), 0.3),
@@ -393,6 +397,7 @@ def build_world(master: MasterData, scale: int, seed: int, fault_rate: float) ->
         )
         exps.append(exp)
         free_at[unit] = exp_start + pd.Timedelta(minutes=minutes) + pd.Timedelta(hours=12)
+        medium = lots.pick("MED-TEXMACS", exp_start)
         final_vcd = float(exp.vcd_at(np.array([minutes / 1440.0]))[0])
         harvest_cells = final_vcd * 1000.0  # culture volume is 1 L after day 4
         t = step(
@@ -402,8 +407,9 @@ def build_world(master: MasterData, scale: int, seed: int, fault_rate: float) ->
             seeded * 0.97,
             harvest_cells,
             unit,
-            (lots.pick("MED-TEXMACS", exp_start), lots.pick("CYT-IL7", exp_start), lots.pick("CYT-IL15", exp_start)),
+            (medium, lots.pick("CYT-IL7", exp_start), lots.pick("CYT-IL15", exp_start)),
         )
+        shift = lots.viability_shift[medium]
 
         # daily in-process samples: cell counter (vcd, viability) and metabolite analyzer
         counter, analyzer = str(rng.choice(counters)), str(rng.choice(analyzers))
@@ -412,7 +418,7 @@ def build_world(master: MasterData, scale: int, seed: int, fault_rate: float) ->
             frac_days = m / 1440.0
             vcd = float(exp.vcd_at(np.array([frac_days]))[0]) * rng.normal(1.0, 0.05)
             load = min(vcd / 1.2e7, 1.0)  # metabolic load relative to a full culture
-            via = (96 - 3 * load - (1.2 * d if poor else 0)) + rng.normal(0, 1.2)
+            via = (96 - 3 * load - (1.2 * d if poor else 0)) + shift + rng.normal(0, 1.2)
             sat = exp_start + pd.Timedelta(minutes=m)
             sid = f"IPC-{batch_id}-D{d:02d}"
             for param, value, unit_, inst in (
@@ -471,7 +477,7 @@ def build_world(master: MasterData, scale: int, seed: int, fault_rate: float) ->
             if spec.result_type == "pass_fail":
                 text, value = ("Positive" if oos_here else spec.pass_text), None
             else:
-                text, value = _qc_text(attr, _force(rng, spec, _qc_value(rng, attr, poor), oos_here), spec)
+                text, value = _qc_text(attr, _force(rng, spec, _qc_value(rng, attr, poor, shift), oos_here), spec)
             if spec.conforms(value, text) == oos_here:  # the story and the spec must agree
                 raise AssertionError(f"QC draw disagrees with spec {spec.spec_id}: {text}")
             qcs.append(
