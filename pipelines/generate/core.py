@@ -142,19 +142,35 @@ def _encode(f: OutFile, master: MasterData, seed: int) -> None:
             f.data = f.data[: int(len(f.data) * f.truncate_to)]
 
 
-def _remove_stale(out_dir: Path, truth: Path, keep: set[str]) -> None:
-    """Delete files an earlier run of the generator wrote that this run does not, if still unmodified."""
-    if not truth.exists():
-        return
+def _previous_files(truth: Path) -> dict[str, str]:
+    """file -> sha256 of what an earlier run of the generator wrote (empty if there is no readable truth file)."""
     try:
-        previous = json.loads(truth.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError):
-        return
-    for entry in previous:
-        path = out_dir / entry["file"]
-        unchanged = path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
-        if entry["file"] not in keep and unchanged:
-            path.unlink()
+        return {e["file"]: e["sha256"] for e in json.loads(truth.read_text(encoding="utf-8"))["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _sha256_of(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _clear_the_way(out_dir: Path, truth: Path, planned: set[str]) -> None:
+    """Never overwrite what the generator did not write; delete its own unmodified files it no longer writes.
+
+    A landing directory can hold real exports: a file is replaced or removed only if the previous truth file lists
+    it with the sha256 it still has. Anything else in the way stops the run before a byte is written.
+    """
+    previous = _previous_files(truth)
+    foreign = [rel for rel in sorted(planned) if (sha := _sha256_of(out_dir / rel)) and previous.get(rel) != sha]
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise ValueError(
+            f"refusing to overwrite {out_dir / foreign[0]}{more}: not written by the generator; "
+            "choose an empty output directory"
+        )
+    for rel, sha in previous.items():
+        if rel not in planned and _sha256_of(out_dir / rel) == sha:
+            (out_dir / rel).unlink()
 
 
 def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rate: float) -> GenerationReport:
@@ -163,8 +179,9 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     ``scale`` batches (vein to vein), deterministic for ``seed``: the same arguments give byte-identical files.
     ``fault_rate`` (0..1) is the share of files made faulty, with at least one fault of every kind in
     `faults.CATALOG` when it is > 0 and none when it is 0. The truth file (`truth_path(settings)`) lists every
-    file with its sha256 and expected ingest outcome, and every fault. Files this function wrote earlier and
-    does not write now are removed if unmodified; nothing else in ``out_dir`` is touched.
+    file with its sha256 and expected ingest outcome, and every fault. Files this function wrote earlier (per the
+    previous truth file) are replaced or, if no longer produced, removed when unmodified; any other file in the
+    way raises ValueError before anything is written, and nothing else in ``out_dir`` is touched.
     """
     if scale < 1:
         raise ValueError(f"scale must be at least 1 batch, got {scale}")
@@ -191,7 +208,7 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     t = time.perf_counter()
     out_dir = Path(out_dir)
     truth = truth_path(settings)
-    _remove_stale(out_dir, truth, {f.relpath for f in files})
+    _clear_the_way(out_dir, truth, {f.relpath for f in files})
     written, faults, entries = [], [], []
     for f in sorted(files, key=lambda x: x.relpath):
         path = out_dir / f.relpath

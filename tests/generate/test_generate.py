@@ -308,6 +308,18 @@ def test_regenerating_removes_only_files_it_wrote(tmp_path):
     assert len(first.files) > len(second.files)
 
 
+def test_never_overwrites_a_file_it_did_not_write(tmp_path):
+    settings = Settings(home=tmp_path / "home")
+    landing = tmp_path / "landing"
+    first = generate(settings, landing, 2, SEED, 0.0)
+    real = next(p for p in first.files if p.parent.name == "lims")
+    real.write_text("a real export edited by hand\n")
+    before = {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="refusing to overwrite .*qc_results"):
+        generate(settings, landing, 2, SEED, 0.0)
+    assert {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()} == before
+
+
 @pytest.mark.parametrize(("scale", "rate"), [(0, 0.05), (5, -0.1), (5, 1.5)])
 def test_bad_arguments_fail_with_a_clear_message(tmp_path, scale, rate):
     with pytest.raises(ValueError, match="scale|fault_rate"):
