@@ -1,0 +1,376 @@
+"""Transform stage: dbt (seed, run, test) over the validated landing Parquet, on DuckDB.
+
+``build(settings, run_id, select=None)`` runs ``dbt build`` in-process through dbt's programmatic API with a
+manifest parsed once (``prepare_manifest``), and returns a ``DbtBuildResult``: per model its layer, inputs, the
+relation it wrote (with its OpenLineage dataset namespace/name), status, rows, duration and test results.
+
+Marts are written by dbt straight into the marts database attached to DuckDB (a DuckDB file, or PostgreSQL via
+DuckDB's postgres extension), so there is no separate publication step: ``publish_marts`` is not needed and the
+mart models' results are the publication record. See docs/transform.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pipelines import duck
+from pipelines.settings import Settings
+from pipelines.transform.project import (
+    DBT_PROJECT_DIR,
+    dbt_env,
+    dbt_vars,
+    parse_fingerprint,
+    work_db_path,
+)
+
+__all__ = [
+    "DbtBuildResult",
+    "Dataset",
+    "ModelResult",
+    "TestResult",
+    "TransformError",
+    "build",
+    "prepare_manifest",
+]
+
+LAYERS = ("staging", "intermediate", "curated", "marts")
+_ENV_LOCK = threading.Lock()  # os.environ is process-wide: one dbt invocation at a time per process
+
+
+class TransformError(RuntimeError):
+    """dbt could not run at all (bad project, unreachable database); model/test failures are in the result."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset named per the OpenLineage naming conventions (docs/lineage.md)."""
+
+    namespace: str
+    name: str
+
+    @property
+    def uri(self) -> str:
+        return f"{self.namespace.rstrip('/')}/{self.name.lstrip('/')}"
+
+
+@dataclass(frozen=True)
+class TestResult:
+    name: str
+    status: str  # pass | fail | warn | error | skipped
+    failures: int | None
+    message: str | None
+    model: str | None  # the model (or seed) the test is attached to, None for source tests
+
+
+@dataclass
+class ModelResult:
+    name: str  # dbt model / seed name
+    layer: str  # seed | staging | intermediate | curated | marts
+    relation: str  # database.schema.identifier as DuckDB names it
+    inputs: list[Dataset]
+    output: Dataset
+    status: str  # success | error | skipped
+    rows: int | None
+    duration_s: float
+    message: str | None = None
+    tests: list[TestResult] = field(default_factory=list)
+
+
+@dataclass
+class DbtBuildResult:
+    run_id: str
+    success: bool
+    models: list[ModelResult]
+    tests: list[TestResult]
+    duration_s: float
+    error: str | None = None  # set when dbt itself could not run
+
+    @property
+    def failed_models(self) -> list[ModelResult]:
+        return [m for m in self.models if m.status != "success"]
+
+    @property
+    def failed_tests(self) -> list[TestResult]:
+        return [t for t in self.tests if t.status in ("fail", "error")]
+
+
+# --- manifest ---------------------------------------------------------------------------------------------------
+
+
+def _target_dir(settings: Settings | None) -> Path:
+    """dbt's target dir: the project's (build time) or HOME/dbt/target (runs; keeps the install read-only)."""
+    if settings is None:
+        return DBT_PROJECT_DIR / "target"
+    return (Path(settings.home) / "dbt" / "target").resolve()
+
+
+def prepare_manifest(settings: Settings | None = None) -> Path:
+    """Run ``dbt parse`` into the project's target dir and return the path of its ``manifest.json``.
+
+    For dagster-dbt at build/deploy time (no database is touched). ``build`` parses in-process instead (see
+    ``_manifest``): dbt cannot run generic tests from a manifest re-read from JSON.
+    """
+    target = _target_dir(None)
+    _parse(settings or Settings(), target)
+    return target / "manifest.json"
+
+
+def _parse(settings: Settings, target: Path) -> Any:
+    """``dbt parse`` (partial when ``target`` holds a previous parse) returning the in-memory manifest. No run vars
+    are passed: changed vars would force a full re-parse every run; they are applied when models compile."""
+    target.mkdir(parents=True, exist_ok=True)
+    with _dbt_environment(settings):
+        result = _runner().invoke(["parse", *_common_args(settings, target)])
+    if not result.success or result.result is None:
+        raise TransformError(f"dbt parse failed: {_first_line(result.exception)}")
+    return result.result
+
+
+_MANIFEST_CACHE: dict[str, Any] = {}
+
+
+def _manifest(settings: Settings) -> Any:
+    """The parsed manifest, kept per process and parsed again only when the project files changed."""
+    fingerprint = parse_fingerprint(settings)
+    if fingerprint not in _MANIFEST_CACHE:
+        _MANIFEST_CACHE.clear()
+        _MANIFEST_CACHE[fingerprint] = _parse(settings, _target_dir(settings))
+    return _MANIFEST_CACHE[fingerprint]
+
+
+# --- build ------------------------------------------------------------------------------------------------------
+
+
+def build(settings: Settings, run_id: str, select: str | None = None) -> DbtBuildResult:
+    """Run ``dbt build`` (seeds, models, tests, unit tests) for ``select`` (dbt selection syntax; all if None).
+
+    Every curated and mart row gets ``_run_id = run_id``. Model and test failures are reported in the result
+    (``success`` False), not raised; ``TransformError`` means dbt could not run at all.
+    """
+    if not run_id or not run_id.strip():
+        raise ValueError("build() needs a run id: every curated and mart row records the run that wrote it")
+    started = time.perf_counter()
+    manifest = _manifest(settings)
+    target = _target_dir(settings)
+    args = ["build", *_common_args(settings, target), "--vars", json.dumps(dbt_vars(settings, run_id))]
+    if select:
+        args += ["--select", select]
+    _prepare_local_dirs(settings)
+    with _dbt_environment(settings):
+        try:
+            result = _runner(manifest).invoke(args)
+        finally:
+            _close_dbt_duckdb()
+    if result.result is None:
+        raise TransformError(f"dbt build could not run: {_first_line(result.exception)}")
+    models, tests = _collect(settings, manifest, result.result.results)
+    _count_rows(settings, models)
+    return DbtBuildResult(
+        run_id=run_id,
+        success=bool(result.success),
+        models=models,
+        tests=tests,
+        duration_s=time.perf_counter() - started,
+        error=None if result.success else _summarise_failures(models, tests),
+    )
+
+
+def _runner(manifest: Any = None):
+    from dbt.cli.main import dbtRunner
+
+    return dbtRunner(manifest=manifest)
+
+
+def _common_args(settings: Settings, target: Path) -> list[str]:
+    return [
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target.parent / "logs"),
+        "--quiet",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+        "--no-version-check",
+    ]
+
+
+def _prepare_local_dirs(settings: Settings) -> None:
+    work_db_path(settings).parent.mkdir(parents=True, exist_ok=True)
+    if settings.catalog_backend == "duckdb":
+        Path(settings.catalog_path).parent.mkdir(parents=True, exist_ok=True)
+    if settings.marts_backend == "duckdb":
+        Path(settings.marts_path).parent.mkdir(parents=True, exist_ok=True)
+    if settings.lake_backend == "local":
+        Path(duck.curated_data_path(settings)).mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _dbt_environment(settings: Settings) -> Iterator[None]:
+    """Expose the settings to profiles.yml / the dbt plugin for one in-process dbt invocation."""
+    env = dbt_env(settings)
+    with _ENV_LOCK:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _close_dbt_duckdb() -> None:
+    """Close dbt-duckdb's process-wide DuckDB instance (profile keep_open) so the catalog/marts files are
+    released for the next writer; dbt-duckdb has no public call for this."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else repr(exc)
+
+
+def _summarise_failures(models: list[ModelResult], tests: list[TestResult]) -> str:
+    parts = [f"{m.name}: {m.status}" for m in models if m.status != "success"]
+    parts += [f"{t.name}: {t.status}" for t in tests if t.status in ("fail", "error")]
+    return "; ".join(parts) or "dbt build failed"
+
+
+# --- result -----------------------------------------------------------------------------------------------------
+
+
+def _layer(node: Any) -> str:
+    if node.resource_type == "seed":
+        return "seed"
+    folder = node.fqn[1] if len(node.fqn) > 2 else ""
+    return folder if folder in LAYERS else "other"
+
+
+def _dataset_for_relation(settings: Settings, layer: str, database: str, schema: str, table: str) -> Dataset:
+    """OpenLineage dataset of a relation dbt wrote (openlineage-dbt gets these wrong; see docs/lineage.md)."""
+    if layer == "curated":
+        # A DuckLake table is its data files: DATA_PATH/<schema>/<table>/ (local dir or S3 prefix).
+        return _location_dataset(f"{duck.curated_data_path(settings)}{schema}/{table}")
+    if layer == "marts":
+        if settings.marts_backend == "postgres":
+            return _postgres_dataset(settings.marts_pg_dsn.get_secret_value(), schema, table)
+        return _duckdb_dataset(Path(settings.marts_path), schema, table)
+    return _duckdb_dataset(work_db_path(settings), schema, table)
+
+
+def _location_dataset(location: str) -> Dataset:
+    if location.startswith("s3://"):
+        parsed = urlparse(location)
+        return Dataset(f"s3://{parsed.netloc}", parsed.path.lstrip("/"))
+    return Dataset(f"file://{socket.gethostname()}", str(Path(location).resolve()))
+
+
+def _postgres_dataset(dsn: str, schema: str, table: str) -> Dataset:
+    params = dict(part.split("=", 1) for part in dsn.split() if "=" in part)
+    host = params.get("host", "localhost")
+    if host.startswith("/"):
+        host = socket.gethostname()
+    return Dataset(
+        f"postgres://{host}:{params.get('port', '5432')}", f"{params.get('dbname', 'postgres')}.{schema}.{table}"
+    )
+
+
+def _duckdb_dataset(path: Path, schema: str, table: str) -> Dataset:
+    path = path.resolve()
+    return Dataset(f"duckdb://{path}", f"{path.stem}.{schema}.{table}")
+
+
+def _source_dataset(settings: Settings, node: Any) -> Dataset:
+    return _location_dataset(duck.landing_location(settings, f"{node.source_name}__{node.name}"))
+
+
+def _collect(settings: Settings, manifest: Any, results: list[Any]) -> tuple[list[ModelResult], list[TestResult]]:
+    models: dict[str, ModelResult] = {}
+    tests: list[TestResult] = []
+    outputs: dict[str, Dataset] = {}
+
+    def output_of(unique_id: str) -> Dataset:
+        if unique_id in outputs:
+            return outputs[unique_id]
+        if unique_id.startswith("source."):
+            ds = _source_dataset(settings, manifest.sources[unique_id])
+        else:
+            node = manifest.nodes[unique_id]
+            ds = _dataset_for_relation(settings, _layer(node), node.database, node.schema, node.alias)
+        outputs[unique_id] = ds
+        return ds
+
+    for res in results:
+        node = res.node
+        status = str(getattr(res.status, "value", res.status))
+        if node.resource_type in ("model", "seed"):
+            layer = _layer(node)
+            models[node.unique_id] = ModelResult(
+                name=node.name,
+                layer=layer,
+                relation=f"{node.database}.{node.schema}.{node.alias}",
+                inputs=[output_of(uid) for uid in getattr(node.depends_on, "nodes", [])],
+                output=output_of(node.unique_id),
+                status=status,
+                rows=None,
+                duration_s=float(res.execution_time or 0.0),
+                message=None if status == "success" else _message(res.message),
+            )
+        elif node.resource_type in ("test", "unit_test"):
+            attached = getattr(node, "attached_node", None) or (
+                node.depends_on.nodes[0] if getattr(node, "depends_on", None) and node.depends_on.nodes else None
+            )
+            tests.append(
+                TestResult(
+                    name=node.name,
+                    status=status,
+                    failures=res.failures,
+                    message=None if status == "pass" else _message(res.message),
+                    model=attached.split(".")[-1] if attached else None,
+                )
+            )
+    for test in tests:
+        for model in models.values():
+            if model.name == test.model:
+                model.tests.append(test)
+    return list(models.values()), tests
+
+
+def _message(text: str | None) -> str | None:
+    """dbt's message without its colour codes and trailing blank lines."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip() if text else text
+
+
+def _count_rows(settings: Settings, models: list[ModelResult]) -> None:
+    """Row counts of what the build wrote (curated and marts tables, seeds); views are not counted."""
+    wanted = [m for m in models if m.status == "success" and m.layer in ("seed", "curated", "marts")]
+    if not wanted:
+        return
+    conn = duck.connect(settings, database=work_db_path(settings), read_only=False)
+    try:
+        for model in wanted:
+            database, schema, table = model.relation.split(".")
+            model.rows = conn.execute(f'select count(*) from "{database}"."{schema}"."{table}"').fetchone()[0]
+    finally:
+        conn.close()
