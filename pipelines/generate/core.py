@@ -84,37 +84,47 @@ def _plan_files(world: World) -> list[OutFile]:
     return files
 
 
+def _candidates(kind, files: list[OutFile]) -> list[OutFile]:
+    if kind.name == "empty_file":  # only borrows a name: any leaf CSV file will do
+        return [f for f in files if f.feed in kind.feeds]
+    return [
+        f
+        for f in files
+        if (kind.feeds == ("*",) or f.feed in kind.feeds)
+        and not f.faults
+        and not f.copied
+        and not (kind.expected.startswith("quarantined") and f.protected_rows)
+    ]
+
+
 def _inject(files: list[OutFile], fault_rate: float, seed: int) -> list[OutFile]:
-    """Plan and apply faults; returns the extra files (duplicates, the empty file) to write after encoding."""
+    """Plan and apply faults; returns the extra files (duplicates, the empty file) to write after encoding.
+
+    Placed round by round (one of every kind, then the next of every kind that wants more) so that a kind with
+    few candidate files is not crowded out by an earlier kind's extras.
+    """
     rng = np.random.default_rng([seed, 3])
     counts = plan_counts(fault_rate, len(files))
     extra: list[OutFile] = []
-    for kind in CATALOG:
-        for nth in range(counts.get(kind.name, 0)):
-            cands = [
-                f
-                for f in files
-                if (kind.feeds == ("*",) or f.feed in kind.feeds)
-                and not f.faults
-                and not (kind.expected.startswith("quarantined") and f.protected_rows)
-            ]
+    for nth in range(max(counts.values(), default=0)):
+        for kind in CATALOG:
+            if counts.get(kind.name, 0) <= nth:
+                continue
+            cands = _candidates(kind, files)
             if not cands:
-                break
+                continue
             f = cands[int(rng.integers(len(cands)))]
-            entry = {"kind": kind.name, "expected_outcome": kind.expected}
-            if kind.name in ("duplicate_file", "empty_file"):
-                stem, ext = f.relpath.rsplit(".", 1)
-                suffix = "_resent" if kind.name == "duplicate_file" else "_part2"
-                new = OutFile(f"{stem}{suffix}.{ext}", f.feed)
-                new.faults.append({**entry, "detail": {"copy_of": f.relpath} if suffix == "_resent" else {}})
-                new.frame = f if kind.name == "duplicate_file" else None  # the original, copied after encoding
-                f.faults.append({"kind": "_original_of_duplicate", "expected_outcome": "accepted", "detail": {}})
-                extra.append(new)
+            entry = {"kind": kind.name, "expected_outcome": kind.expected, "detail": {}}
+            stem, ext = f.relpath.rsplit(".", 1)
+            if kind.name == "duplicate_file":
+                entry["detail"] = {"copy_of": f.relpath}
+                f.copied = True  # keeps other faults off the original, so the copy's bytes are a clean file's
+                extra.append(OutFile(f"{stem}_resent.{ext}", f.feed, copy_of=f, faults=[entry]))
+            elif kind.name == "empty_file":
+                extra.append(OutFile(f"{stem}_part2.{ext}", f.feed, faults=[entry]))
             else:
                 entry["detail"] = apply(kind.name, f, rng, nth)
                 f.faults.append(entry)
-    for f in files:  # the marker only kept originals from receiving other faults
-        f.faults = [x for x in f.faults if x["kind"] != "_original_of_duplicate"]
     return extra
 
 
@@ -199,9 +209,8 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     for f in files:
         _encode(f, master, seed)
     for new in extra:
-        if new.frame is not None:  # duplicate: same bytes as the (clean) original
-            original, new.frame = new.frame, None
-            new.data, new.rows = original.data, original.rows
+        if new.copy_of is not None:  # duplicate: the same bytes as the (clean) original
+            new.data, new.rows = new.copy_of.data, new.copy_of.rows
     files += extra
     seconds["encode"] = time.perf_counter() - t
 

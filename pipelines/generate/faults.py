@@ -35,6 +35,7 @@ class FaultKind:
     how: str
 
 
+# structural kinds first: faults are placed in this order, so scarce candidate files go to them
 CATALOG: tuple[FaultKind, ...] = (
     FaultKind(
         "unknown_instrument",
@@ -52,32 +53,6 @@ CATALOG: tuple[FaultKind, ...] = (
         "A controller set to local time: timestamps carry a UTC offset (valid data).",
         "Timestamps written as Europe/Berlin wall time with '+01:00'/'+02:00'; '# timezone:' and "
         "'# utc_offset:' say so. Ingest must convert to UTC; ts_utc equals the true instant.",
-    ),
-    FaultKind(
-        "missing_value",
-        ("bioreactor__readings", "analyzer__samples"),
-        "accepted-with-flags",
-        False,
-        "Readings missing in a nullable value column (probe dropout, analyzer error).",
-        "Bioreactor: blank cells for one parameter over a 5-45 min window, quality 'bad'. Analyzer: value "
-        "null for 1-3 rows. Rows load with value NULL and a data-quality flag.",
-    ),
-    FaultKind(
-        "missing_required_value",
-        ("mes__process_steps", "lims__qc_results"),
-        "rows-rejected",
-        False,
-        "A required (non-nullable) field left blank in a LIMS/MES export.",
-        "operator_id (process steps) or analyst_id (QC results) blank in 1-2 rows; those rows are rejected "
-        "with a reason, the rest of the file loads.",
-    ),
-    FaultKind(
-        "impossible_value",
-        ("analyzer__samples",),
-        "rows-rejected",
-        False,
-        "A physically impossible in-process result (transcription/instrument error).",
-        "viability above 100 % or a negative VCD in 1-2 rows; those rows are rejected.",
     ),
     FaultKind(
         "schema_drift",
@@ -123,6 +98,32 @@ CATALOG: tuple[FaultKind, ...] = (
         "A byte-identical copy '<stem>_resent<ext>' of a clean file; it sorts after the original, so "
         "ingesting a directory in name order lands the original first.",
     ),
+    FaultKind(
+        "missing_value",
+        ("bioreactor__readings", "analyzer__samples"),
+        "accepted-with-flags",
+        False,
+        "Readings missing in a nullable value column (probe dropout, analyzer error).",
+        "Bioreactor: blank cells for one parameter over a 5-45 min window, quality 'bad'. Analyzer: value "
+        "null for 1-3 rows. Rows load with value NULL and a data-quality flag.",
+    ),
+    FaultKind(
+        "missing_required_value",
+        ("mes__process_steps", "lims__qc_results"),
+        "rows-rejected",
+        False,
+        "A required (non-nullable) field left blank in a LIMS/MES export.",
+        "operator_id (process steps) or analyst_id (QC results) blank in 1-2 rows; those rows are rejected "
+        "with a reason, the rest of the file loads.",
+    ),
+    FaultKind(
+        "impossible_value",
+        ("analyzer__samples",),
+        "rows-rejected",
+        False,
+        "A physically impossible in-process result (transcription/instrument error).",
+        "viability above 100 % or a negative VCD in 1-2 rows; those rows are rejected.",
+    ),
 )
 KINDS = {k.name: k for k in CATALOG}
 OOS_KIND = FaultKind(
@@ -150,6 +151,8 @@ class OutFile:
     truncate_to: float | None = None
     protected_rows: set[int] = field(default_factory=set)  # 0-based rows that faults must not touch (OOS)
     faults: list[dict] = field(default_factory=list)
+    copy_of: OutFile | None = None  # a duplicate: written with this file's bytes
+    copied: bool = False  # this file has a duplicate, so it must stay clean
     data: bytes = b""
     rows: int = 0
     rows_rejected: int = 0

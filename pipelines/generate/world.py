@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..sources import FEEDS_BY_NAME
 from .master import MasterData
 
 EPOCH = pd.Timestamp("2026-01-05T06:00:00Z")  # first collection day; fixed so seeds differ only in draws
@@ -591,7 +592,7 @@ def build_world(master: MasterData, scale: int, seed: int, fault_rate: float) ->
         deviations=_deviations(rng, dev_events, as_of),
         material_lots=lots.frame,
         shipments=_shipment_ids(pd.DataFrame(ships)),
-        infusions=pd.DataFrame(infs),
+        infusions=pd.DataFrame(infs, columns=FEEDS_BY_NAME["clinic__infusions"].column_names),  # may be empty
         expansions=exps,
         oos=oos_rows,
         as_of=as_of,

@@ -277,6 +277,14 @@ def test_oos_results_are_exactly_the_nonconforming_ones(default_run):
     assert (m.result_value.eq("") == (m.result_text.str.startswith("<") | (m.result_type == "pass_fail"))).all()
 
 
+@pytest.mark.parametrize(("scale", "rate"), [(2, 0.01), (3, 0.05), (5, 0.3), (8, 0.05)])
+def test_every_structural_kind_even_in_small_data_sets(tmp_path, scale, rate):
+    _, truth = _run(tmp_path, scale, rate)
+    structural = {k.name for k in CATALOG if k.structural}
+    assert structural <= {f["kind"] for f in truth["faults"]}
+    assert sum(e["expected_outcome"] == "quarantined:empty" for e in truth["files"]) == 1
+
+
 def test_fault_rate_zero_is_clean(clean_run):
     landing, report, truth = clean_run
     assert truth["faults"] == [] and report.faults_by_kind == {}
