@@ -90,7 +90,7 @@ def _print_summary(summary) -> None:
     f = summary.files
     out.print(
         f"run [bold]{summary.run_id}[/] {summary.status}: landed {f['landed']}, accepted {f['accepted']}, "
-        f"quarantined {f['quarantined']}, duplicate {f['duplicate']}"
+        f"quarantined {f['quarantined']}, duplicate {f['duplicate']}, unchanged {f['unchanged']}"
     )
     for q in summary.quarantined:
         out.print(f"  quarantined {q['file']}: {q['reason']}")
@@ -108,6 +108,11 @@ def _finish(summary) -> None:
     _print_summary(summary)
     if summary.status != "succeeded":
         raise click.ClickException(f"run {summary.run_id} failed in {summary.error}")
+    if summary.failed:
+        first = summary.failed[0]
+        raise click.ClickException(
+            f"{len(summary.failed)} file(s) could not be read and were not landed, e.g. {first['reason']}"
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -153,13 +158,10 @@ def _count(report, name: str) -> int:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def ingest(paths: tuple[Path, ...]) -> None:
     """Land files (or directories of files) in the raw zone and validate them."""
+    from pipelines.ingest import expand
+
     settings = load_settings()
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-        else:
-            files.append(p)
+    files = expand(paths)
     if not files:
         raise UsageProblem("no files found in the given path(s)")
     _finish(_run_with_progress(settings, ("ingest", "validate"), "cli:ingest", paths=files))
@@ -195,13 +197,18 @@ def demo(scale: int | None) -> None:
     out.print(f"generated {_count(report, 'files')} files ({generate_seconds:.1f}s)")
     summary = _run_with_progress(settings, runner.STAGES, "cli:demo")
     summary.stage_seconds = {"generate": generate_seconds, **summary.stage_seconds}
-    path = runner.write_summary(
-        summary,
-        Path(settings.home) / "demo" / "summary.json",
-        extra={"wall_seconds": round(time.perf_counter() - t0, 2), "scale": scale or settings.scale},
-    )
+    extra = {"wall_seconds": round(time.perf_counter() - t0, 2), "scale": scale or settings.scale}
+    if summary.status == "succeeded":
+        # Everything HOME holds, not only this run: a repeated demo re-scans files it already landed.
+        extra["home_totals"] = runner.status_report(settings, limit=1)["counts"]
+    path = runner.write_summary(summary, Path(settings.home) / "demo" / "summary.json", extra=extra)
+    if summary.files["unchanged"]:
+        err.print(
+            f"note: {summary.files['unchanged']} files were already landed by an earlier run in {settings.home}; "
+            "`make clean` gives a fresh demo"
+        )
     _finish(summary)
-    out.print(f"summary: {path}")
+    out.print(f"summary: {path} (wall time {extra['wall_seconds']:.1f}s)")
 
 
 @cli.command()

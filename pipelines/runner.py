@@ -25,7 +25,9 @@ from pipelines.settings import Settings
 
 STAGES: tuple[str, ...] = ("ingest", "validate", "transform", "publish")
 LOCK_WAIT_SECONDS = 30 * 60
-OUTCOME_COUNTS = ("landed", "accepted", "quarantined", "duplicate")
+# landed = new manifest rows; each ends accepted, quarantined or duplicate. unchanged = re-scanned, same path and
+# bytes as before (nothing written); failed = could not be read (stays in the landing directory, reported).
+OUTCOME_COUNTS = ("landed", "accepted", "quarantined", "duplicate", "unchanged", "failed")
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -49,6 +51,7 @@ class RunSummary:
         default_factory=lambda: {"landed": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
     )
     quarantined: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    failed: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}: could not be read
     rows_per_landing: dict[str, int] = field(default_factory=dict)  # feed -> accepted rows this run
     rows_rejected: int = 0
     curated_tables: dict[str, int] = field(default_factory=dict)
@@ -121,15 +124,11 @@ def duckdb_writer_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECON
 
 
 def landing_files(settings: Settings) -> list[Path]:
-    """Every regular file under the landing directory, in a stable order (hidden/partial files skipped)."""
+    """Every file under the landing directory (hidden files skipped), in a stable order."""
+    from pipelines.ingest import expand
+
     root = Path(settings.landing_dir)
-    if not root.is_dir():
-        return []
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    return expand([root]) if root.is_dir() else []
 
 
 # --- stages -----------------------------------------------------------------------------------------
@@ -155,15 +154,19 @@ def stage_ingest(
             landed += land(settings, files[start : start + INGEST_CHUNK], summary.run_id)
             if on_progress:
                 on_progress("ingest", min(start + INGEST_CHUNK, len(files)), len(files))
-        step.inputs = [lineage.file_dataset(p) for p in files]
-        step.outputs = [lineage.file_dataset(_get(f, "raw_uri", "uri")) for f in landed if _get(f, "raw_uri", "uri")]
-    summary.files["landed"] += len(landed)
+        recorded = [f for f in landed if f.recorded and f.outcome != "failed"]
+        step.inputs = [lineage.file_dataset(f.source_path) for f in recorded]
+        step.outputs = [lineage.file_dataset(f.raw_uri) for f in recorded if f.outcome == "landed"]
     for f in landed:
-        summary._inputs.append(
-            {"file": str(_get(f, "original_name", "name")), "sha256": _get(f, "sha256"), "size": _get(f, "size")}
-        )
-        if _get(f, "outcome") == "duplicate":
-            summary.files["duplicate"] += 1
+        if f.outcome == "failed":
+            summary.files["failed"] += 1
+            summary.failed.append({"file": f.source_path, "reason": f.reason or "unreadable"})
+        elif not f.recorded:
+            summary.files["unchanged"] += 1  # same path, same bytes as before: nothing to do
+        else:
+            summary.files["landed"] += 1
+            summary.files["duplicate"] += f.outcome == "duplicate"
+            summary._inputs.append({"file": f.source_path, "sha256": f.sha256, "size": f.size, "raw": f.raw_uri})
     return landed
 
 
@@ -388,12 +391,9 @@ def status_report(settings: Settings, limit: int = 10) -> dict[str, Any]:
 
     engine = control_engine(settings)
     files = control.file_outcomes(engine)
-    counts: dict[str, int] = {"landed": len(files)}
-    for f in files:
-        counts[f["outcome"] or "pending"] = counts.get(f["outcome"] or "pending", 0) + 1
     return {
         "runs": ledger.runs(engine, limit=limit),
-        "counts": counts,
+        "counts": control.outcome_counts(engine),
         "quarantined": [f for f in files if f["outcome"] == "quarantined"],
         "files": files,
     }
