@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..sources import FEEDS_BY_NAME
 from .bioreactor import PARAMS, ControllerOptions
 from .world import Expansion
 
@@ -236,8 +237,9 @@ def apply(kind: str, f: OutFile, rng: np.random.Generator, nth: int) -> dict:
         detail.update(rows=[r + 1 for r in rows], column="value")
         f.rows_rejected += len(rows)
     elif kind == "schema_drift":
-        cols = [c for c in f.frame.columns if c not in ("batch_id",)]
-        col = cols[int(rng.integers(1, len(cols)))]
+        # a required column (never the first): a caption change or loss that no reader can shrug off
+        cols = [c.name for c in FEEDS_BY_NAME[f.feed].columns[1:] if not c.nullable]
+        col = cols[int(rng.integers(len(cols)))]
         if nth % 2 == 0:
             caption = col.replace("_", " ").title()
             f.csv_opts["rename"] = {col: caption}

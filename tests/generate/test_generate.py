@@ -35,6 +35,14 @@ def default_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def heavy_run(tmp_path_factory):
+    """Many faults of each kind (second instances take the other variants: Latin-1, missing+extra column)."""
+    tmp = tmp_path_factory.mktemp("gen_heavy")
+    report, truth = _run(tmp, 20, 0.4)
+    return tmp / "landing", report, truth
+
+
+@pytest.fixture(scope="module")
 def clean_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gen_clean")
     report, truth = _run(tmp, 12, 0.0)
@@ -194,8 +202,9 @@ def test_every_fault_kind_is_injected_and_recorded(default_run):
     assert sum(report.faults_by_kind.values()) == len(truth["faults"])
 
 
-def test_faults_are_really_in_the_bytes(default_run):
-    landing, _, truth = default_run
+@pytest.mark.parametrize("run", ["default_run", "heavy_run"])
+def test_faults_are_really_in_the_bytes(request, run):
+    landing, _, truth = request.getfixturevalue(run)
     equipment = set(load_master().equipment.equipment_id)
     by_file = {e["file"]: e for e in truth["files"]}
     for f in truth["faults"]:
@@ -218,6 +227,10 @@ def test_faults_are_really_in_the_bytes(default_run):
         elif kind == "schema_drift":
             header = raw.decode("utf-8").splitlines()[0].split(",")
             assert header != FEEDS_BY_NAME[f["feed"]].column_names
+            if d["variant"] == "renamed":
+                assert d["now"] in header and d["column"] not in header
+            else:
+                assert d["missing"] not in header and d["extra"] in header
         elif kind == "unknown_instrument":
             meta, _, _ = read_controller_csv(path)
             assert meta["instrument_id"] == d["instrument_id"] and d["instrument_id"] not in equipment
