@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.generate import CATALOG, generate, truth_path
+from pipelines.generate.encode import ARROW_TYPES
 from pipelines.generate.master import load_master
 from pipelines.settings import Settings
 from pipelines.sources import FEEDS_BY_NAME, feed_for
@@ -103,6 +104,38 @@ def test_every_file_belongs_to_its_feed_and_readable_files_have_the_registry_col
             assert list(df.columns) == ["timestamp", *truth["summary"]["bioreactor_parameters"], "quality"]
         else:
             assert list(df.columns) == feed.column_names, e["file"]
+            if e["expected_outcome"] == "accepted":
+                assert_registry_types(df, feed, e["file"])
+
+
+def assert_registry_types(df: pd.DataFrame, feed, name: str) -> None:
+    """Each value is what the registry's DuckDB type and nullability promise (text exports parsed strictly)."""
+    for col in feed.columns:
+        s = df[col.name]
+        missing = s.isna() | (s.astype(str) == "")
+        assert col.nullable or not missing.any(), f"{name}: {col.name} has missing values"
+        v = s[~missing]
+        if feed.format == "parquet":
+            continue  # typed by the schema, checked in test_parquet_schema
+        text = v.astype(str)
+        if col.type == "TIMESTAMPTZ":
+            assert text.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all(), f"{name}: {col.name}"
+        elif col.type == "DATE":
+            assert text.str.fullmatch(r"\d{4}-\d\d-\d\d").all(), f"{name}: {col.name}"
+        elif col.type == "DOUBLE":
+            assert pd.to_numeric(text, errors="coerce").notna().all(), f"{name}: {col.name}"
+        elif col.type == "BIGINT":
+            assert text.str.fullmatch(r"-?\d+").all(), f"{name}: {col.name}"
+        elif col.type == "BOOLEAN":
+            assert text.isin(["true", "false", "True", "False"]).all(), f"{name}: {col.name}"
+
+
+def test_parquet_schema_is_the_registry(default_run):
+    landing, _, truth = default_run
+    feed = FEEDS_BY_NAME["analyzer__samples"]
+    e = next(x for x in truth["files"] if x["feed"] == feed.name and x["expected_outcome"] == "accepted")
+    schema = pq.read_schema(landing / e["file"])
+    assert [(f.name, f.type) for f in schema] == [(c.name, ARROW_TYPES[c.type]) for c in feed.columns]
 
 
 def test_controller_export_layout(default_run):
