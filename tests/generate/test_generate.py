@@ -378,3 +378,13 @@ def test_never_overwrites_a_file_it_did_not_write(tmp_path):
 def test_bad_arguments_fail_with_a_clear_message(tmp_path, scale, rate):
     with pytest.raises(ValueError, match="scale|fault_rate"):
         generate(Settings(home=tmp_path / "home"), tmp_path / "landing", scale, SEED, rate)
+
+
+def test_measurement_entry_point_prints_figures(capsys):
+    from pipelines.generate.__main__ import main
+
+    assert main(["--scale", "2", "--fault-rate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "files=" in out and "bioreactor_readings=" in out and "cpu=" in out
+    assert main(["--scale", "0"]) == 2
+    assert "scale must be at least 1" in capsys.readouterr().err
