@@ -27,41 +27,29 @@ class Settings(BaseSettings):
 
     # --- local state ------------------------------------------------------------------------------
     home: Path = Field(Path(".lakehouse"), description="Root for all embedded state (created on demand).")
-    landing_dir: Path | None = Field(
-        None, description="Where instrument/LIMS exports land. Default: HOME/landing."
-    )
+    landing_dir: Path | None = Field(None, description="Where instrument/LIMS exports land. Default: HOME/landing.")
 
     # --- raw zone (immutable, content-addressed) ---------------------------------------------------
-    raw_backend: Literal["local", "s3"] = Field(
-        "local", description="Raw zone storage: local directory or S3 API."
-    )
+    raw_backend: Literal["local", "s3"] = Field("local", description="Raw zone storage: local directory or S3 API.")
     raw_dir: Path | None = Field(None, description="Local raw zone. Default: HOME/raw.")
     raw_bucket: str = Field("raw", description="S3 bucket of the raw zone (versioned, object-locked).")
     quarantine_bucket: str = Field("quarantine", description="S3 bucket for quarantined copies.")
 
     # --- lake (landing Parquet, curated DuckLake data files) ---------------------------------------
-    lake_backend: Literal["local", "s3"] = Field(
-        "local", description="Lake storage: local directory or S3 API."
-    )
+    lake_backend: Literal["local", "s3"] = Field("local", description="Lake storage: local directory or S3 API.")
     lake_dir: Path | None = Field(None, description="Local lake root. Default: HOME/lake.")
     lake_bucket: str = Field("lake", description="S3 bucket of the lake (landing Parquet + DuckLake data).")
 
     # --- S3 API (MinIO in production) --------------------------------------------------------------
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. https://minio.example:9000.")
     s3_access_key_id: str | None = Field(None, description="S3 access key of the pipelines account.")
-    s3_secret_access_key: SecretStr | None = Field(
-        None, description="S3 secret key of the pipelines account."
-    )
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key of the pipelines account.")
     s3_region: str = Field("us-east-1", description="S3 region name (MinIO ignores it).")
-    s3_ca_bundle: Path | None = Field(
-        None, description="CA bundle to verify the S3 endpoint's TLS certificate."
-    )
+    s3_ca_bundle: Path | None = Field(None, description="CA bundle to verify the S3 endpoint's TLS certificate.")
 
     # --- DuckLake catalog (curated tables) ---------------------------------------------------------
     catalog_backend: Literal["duckdb", "postgres"] = Field("duckdb", description="DuckLake catalog database.")
-    catalog_path: Path | None = Field(
-        None, description="Embedded catalog file. Default: HOME/catalog.ducklake."
-    )
+    catalog_path: Path | None = Field(None, description="Embedded catalog file. Default: HOME/catalog.ducklake.")
     catalog_pg_dsn: SecretStr | None = Field(
         None,
         description="libpq DSN of the PostgreSQL catalog, e.g. 'host=db dbname=ducklake user=pipelines ...'.",
@@ -69,9 +57,7 @@ class Settings(BaseSettings):
 
     # --- marts (what Superset reads) ---------------------------------------------------------------
     marts_backend: Literal["duckdb", "postgres"] = Field("duckdb", description="Where marts are published.")
-    marts_path: Path | None = Field(
-        None, description="Embedded marts DuckDB file. Default: HOME/marts.duckdb."
-    )
+    marts_path: Path | None = Field(None, description="Embedded marts DuckDB file. Default: HOME/marts.duckdb.")
     marts_pg_dsn: SecretStr | None = Field(None, description="libpq DSN of the PostgreSQL marts database.")
     marts_schema: str = Field("marts", description="Schema the marts are published into.")
 
@@ -82,13 +68,9 @@ class Settings(BaseSettings):
 
     # --- lineage -----------------------------------------------------------------------------------
     lineage_transport: Literal["file", "http", "none"] = Field("file", description="OpenLineage transport.")
-    lineage_file: Path | None = Field(
-        None, description="JSONL event file. Default: HOME/lineage/events.jsonl."
-    )
+    lineage_file: Path | None = Field(None, description="JSONL event file. Default: HOME/lineage/events.jsonl.")
     marquez_url: str | None = Field(None, description="Marquez/OpenLineage HTTP endpoint (transport=http).")
-    marquez_api_key: SecretStr | None = Field(
-        None, description="Bearer token for the lineage endpoint, if any."
-    )
+    marquez_api_key: SecretStr | None = Field(None, description="Bearer token for the lineage endpoint, if any.")
     lineage_namespace: str = Field("cgt-lakehouse", description="OpenLineage job namespace.")
 
     # --- synthetic data ----------------------------------------------------------------------------
