@@ -220,29 +220,23 @@ class Lineage:
         """START now; COMPLETE with the step's datasets when the block ends, FAIL (and re-raise) on error."""
         step = StepRun(name=name, run_id=new_run_id())
         self.emit(RunState.START, name, step.run_id, parent_run_id=parent_run_id, job_type=job_type)
+        error = None
         try:
             yield step
         except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
             self.emit(
-                RunState.FAIL,
+                RunState.FAIL if error else RunState.COMPLETE,
                 name,
                 step.run_id,
                 parent_run_id=parent_run_id,
                 inputs=step.inputs,
                 outputs=step.outputs,
-                error=f"{type(exc).__name__}: {exc}",
+                error=error,
                 job_type=job_type,
             )
-            raise
-        self.emit(
-            RunState.COMPLETE,
-            name,
-            step.run_id,
-            parent_run_id=parent_run_id,
-            inputs=step.inputs,
-            outputs=step.outputs,
-            job_type=job_type,
-        )
 
     def completed_step(
         self,
