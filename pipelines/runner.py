@@ -47,9 +47,7 @@ class RunSummary:
     ended_at: str = ""
     stages: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    files: dict[str, int] = field(
-        default_factory=lambda: {"landed": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
-    )
+    files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOME_COUNTS, 0))
     quarantined: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
     failed: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}: could not be read
     rows_per_landing: dict[str, int] = field(default_factory=dict)  # feed -> accepted rows this run
