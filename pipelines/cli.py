@@ -225,7 +225,7 @@ def status(as_json: bool, limit: int) -> None:
         return
     runs = Table(title="runs", title_justify="left")
     for col in ("run id", "status", "trigger", "who", "started (UTC)", "ended (UTC)"):
-        runs.add_column(col)
+        runs.add_column(col, overflow="fold")
     for r in data["runs"]:
         runs.add_row(r["run_id"], r["status"], r["trigger"], r["who"], r["started_at"], r["ended_at"] or "")
     out.print(runs)
@@ -233,7 +233,7 @@ def status(as_json: bool, limit: int) -> None:
     if data["quarantined"]:
         q = Table(title="quarantined", title_justify="left")
         for col in ("file", "sha256", "reason"):
-            q.add_column(col)
+            q.add_column(col, overflow="fold")
         for f in data["quarantined"]:
             q.add_row(f["file"], f["sha256"][:12], f["reason"])
         out.print(q)
