@@ -227,7 +227,7 @@ def status(as_json: bool, limit: int) -> None:
     for col in ("run id", "status", "trigger", "who", "started (UTC)", "ended (UTC)"):
         runs.add_column(col, overflow="fold")
     for r in data["runs"]:
-        runs.add_row(r["run_id"], r["status"], r["trigger"], r["who"], r["started_at"], r["ended_at"] or "")
+        runs.add_row(r["run_id"], r["status"], r["trigger"], r["who"], r["started_at"][:19], (r["ended_at"] or "")[:19])
     out.print(runs)
     out.print("files: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
     if data["quarantined"]:
