@@ -16,7 +16,7 @@ from ..settings import Settings
 from ..sources import FEEDS_BY_NAME, feed_for
 from . import encode
 from .bioreactor import PARAMS, controller_csv
-from .faults import CATALOG, KINDS, OOS_KIND, OutFile, apply, finish_encoding, plan_counts
+from .faults import CATALOG, OOS_KIND, OutFile, apply, finish_encoding, plan_counts
 from .master import MasterData, load_master
 from .world import World, build_world
 
@@ -152,35 +152,61 @@ def _encode(f: OutFile, master: MasterData, seed: int) -> None:
             f.data = f.data[: int(len(f.data) * f.truncate_to)]
 
 
-def _previous_files(truth: Path) -> dict[str, str]:
-    """file -> sha256 of what an earlier run of the generator wrote (empty if there is no readable truth file)."""
-    try:
-        return {e["file"]: e["sha256"] for e in json.loads(truth.read_text(encoding="utf-8"))["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
 def _sha256_of(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def _clear_the_way(out_dir: Path, truth: Path, planned: set[str]) -> None:
-    """Never overwrite what the generator did not write; delete its own unmodified files it no longer writes.
+class _Ownership:
+    """Which bytes the generator has written where: HOME/generated/owned.json, {out_dir: {file: [sha256, ...]}}.
 
-    A landing directory can hold real exports: a file is replaced or removed only if the previous truth file lists
-    it with the sha256 it still has. Anything else in the way stops the run before a byte is written.
+    A landing directory can hold real exports, so the generator replaces or removes only files whose current bytes
+    it wrote itself. The intent is recorded before the first byte is written, so an interrupted run still owns
+    everything it may have touched.
     """
-    previous = _previous_files(truth)
-    foreign = [rel for rel in sorted(planned) if (sha := _sha256_of(out_dir / rel)) and previous.get(rel) != sha]
+
+    def __init__(self, settings: Settings, out_dir: Path):
+        self.path = settings.home / "generated" / "owned.json"
+        self.key = str(out_dir.resolve())
+        try:
+            self.doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.doc = {}
+        self.files: dict[str, list[str]] = self.doc.get(self.key, {})
+
+    def save(self, files: dict[str, list[str]]) -> None:
+        self.files = self.doc[self.key] = files
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _write_files(settings: Settings, out_dir: Path, files: list[OutFile]) -> list[Path]:
+    """Write the files; never overwrite what the generator did not write; drop its own files it no longer writes."""
+    owned = _Ownership(settings, out_dir)
+    planned = {f.relpath: hashlib.sha256(f.data).hexdigest() for f in files}
+    foreign = [
+        rel
+        for rel in sorted(planned)
+        if (sha := _sha256_of(out_dir / rel)) and sha != planned[rel] and sha not in owned.files.get(rel, [])
+    ]
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
         raise ValueError(
             f"refusing to overwrite {out_dir / foreign[0]}{more}: not written by the generator; "
             "choose an empty output directory"
         )
-    for rel, sha in previous.items():
-        if rel not in planned and _sha256_of(out_dir / rel) == sha:
+    intent = {rel: sorted(set(owned.files.get(rel, [])) | {sha}) for rel, sha in planned.items()}
+    owned.save({**owned.files, **intent})
+    for rel, shas in owned.files.items():
+        if rel not in planned and _sha256_of(out_dir / rel) in shas:
             (out_dir / rel).unlink()
+    written = []
+    for f in sorted(files, key=lambda x: x.relpath):
+        path = out_dir / f.relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f.data)
+        written.append(path)
+    owned.save({rel: [sha] for rel, sha in planned.items()})
+    return written
 
 
 def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rate: float) -> GenerationReport:
@@ -189,9 +215,9 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     ``scale`` batches (vein to vein), deterministic for ``seed``: the same arguments give byte-identical files.
     ``fault_rate`` (0..1) is the share of files made faulty, with at least one fault of every kind in
     `faults.CATALOG` when it is > 0 and none when it is 0. The truth file (`truth_path(settings)`) lists every
-    file with its sha256 and expected ingest outcome, and every fault. Files this function wrote earlier (per the
-    previous truth file) are replaced or, if no longer produced, removed when unmodified; any other file in the
-    way raises ValueError before anything is written, and nothing else in ``out_dir`` is touched.
+    file with its sha256 and expected ingest outcome, and every fault. Files this function wrote earlier (recorded
+    in HOME/generated/owned.json) are replaced or, if no longer produced, removed when unmodified; any other file
+    in the way raises ValueError before anything is written, and nothing else in ``out_dir`` is touched.
     """
     if scale < 1:
         raise ValueError(f"scale must be at least 1 batch, got {scale}")
@@ -217,15 +243,12 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     t = time.perf_counter()
     out_dir = Path(out_dir)
     truth = truth_path(settings)
-    _clear_the_way(out_dir, truth, {f.relpath for f in files})
-    written, faults, entries = [], [], []
-    for f in sorted(files, key=lambda x: x.relpath):
-        path = out_dir / f.relpath
-        if feed_for(path) is None or feed_for(path).name != f.feed:
+    for f in files:
+        if (feed := feed_for(out_dir / f.relpath)) is None or feed.name != f.feed:
             raise AssertionError(f"generated file {f.relpath} does not match its feed {f.feed}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(f.data)
-        written.append(path)
+    written = _write_files(settings, out_dir, files)
+    faults, entries = [], []
+    for f in sorted(files, key=lambda x: x.relpath):
         ids = []
         for fault in f.faults:
             fid = f"F{len(faults) + 1:03d}"
@@ -253,20 +276,18 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
                 "faults": ids,
             }
         )
+    oos_file = {  # OOS rows are protected from faults, so the file that holds one is where ingest finds it
+        (f.frame.sample_id[i], f.frame.test_code[i]): f.relpath
+        for f in files
+        if f.feed == "lims__qc_results" and f.frame is not None
+        for i in f.protected_rows
+    }
     for o in world.oos:
-        fid = f"F{len(faults) + 1:03d}"
-        qc_file = next(
-            e["file"]
-            for e in entries
-            if e["feed"] == "lims__qc_results"
-            and e["expected_outcome"].startswith(("accepted", "rows"))
-            and _holds(files, e["file"], o)
-        )
         faults.append(
             {
-                "id": fid,
+                "id": f"F{len(faults) + 1:03d}",
                 "kind": OOS_KIND.name,
-                "file": qc_file,
+                "file": oos_file[(o["sample_id"], o["test_code"])],
                 "feed": "lims__qc_results",
                 "expected_outcome": OOS_KIND.expected,
                 "detail": o,
@@ -321,9 +342,4 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     )
 
 
-def _holds(files: list[OutFile], relpath: str, oos: dict) -> bool:
-    f = next(x for x in files if x.relpath == relpath)
-    return bool(((f.frame.sample_id == oos["sample_id"]) & (f.frame.test_code == oos["test_code"])).any())
-
-
-__all__ = ["GenerationReport", "generate", "truth_path", "KINDS"]
+__all__ = ["GenerationReport", "generate", "truth_path"]

@@ -374,6 +374,26 @@ def test_never_overwrites_a_file_it_did_not_write(tmp_path):
     assert {p: p.read_bytes() for p in landing.rglob("*") if p.is_file()} == before
 
 
+def test_an_interrupted_run_can_be_repeated(tmp_path, monkeypatch):
+    settings = Settings(home=tmp_path / "home")
+    landing = tmp_path / "landing"
+    generate(settings, landing, 2, SEED, 0.05)
+    real_write, calls = Path.write_bytes, []
+
+    def crash_on_fifth(self, data):
+        calls.append(self)
+        if len(calls) == 5:
+            raise OSError("disk full")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", crash_on_fifth)
+    with pytest.raises(OSError, match="disk full"):
+        generate(settings, landing, 3, SEED + 1, 0.05)
+    monkeypatch.setattr(Path, "write_bytes", real_write)
+    report = generate(settings, landing, 3, SEED + 1, 0.05)  # half-written files are still the generator's own
+    assert {p for p in landing.rglob("*") if p.is_file()} == set(report.files)
+
+
 @pytest.mark.parametrize(("scale", "rate"), [(0, 0.05), (5, -0.1), (5, 1.5)])
 def test_bad_arguments_fail_with_a_clear_message(tmp_path, scale, rate):
     with pytest.raises(ValueError, match="scale|fault_rate"):
