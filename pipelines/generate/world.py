@@ -230,7 +230,7 @@ def build_world(master: MasterData, scale: int, seed: int, fault_rate: float) ->
     analyzers = master.equipment_of("metabolite_analyzer")
     din_seq = {c: int(rng.integers(1000, 9000)) * 10 for c in CENTRES}
 
-    cols, bats, steps, samples, qcs, devs, ships, infs, exps, oos_rows = ([] for _ in range(10))
+    cols, bats, steps, samples, qcs, ships, infs, exps, oos_rows = ([] for _ in range(9))
     dev_events = []  # (opened_at, batch_id, category, severity, description)
 
     for i in range(n):
