@@ -173,35 +173,26 @@ def stage_validate(settings: Settings, summary: RunSummary, ol: lineage.Lineage)
 
     with ol.step("lakehouse.validate", summary.run_id) as step:
         verdicts = validate_pending(settings, summary.run_id)
-        step.inputs = [
-            lineage.file_dataset(_get(v, "raw_uri", "uri"), assertions=tuple(_get(v, "assertions") or ()))
-            for v in verdicts
-            if _get(v, "raw_uri", "uri")
-        ]
-        step.outputs = [
-            lineage.file_dataset(_get(v, "landing_uri"), rows=_get(v, "rows_accepted"))
-            for v in verdicts
-            if _get(v, "landing_uri")
-        ]
+        step.inputs = [lineage.file_dataset(v.raw_uri, assertions=v.assertions) for v in verdicts]
+        step.outputs = [lineage.file_dataset(v.landing_uri, rows=v.rows_accepted) for v in verdicts if v.landing_uri]
     for v in verdicts:
-        outcome = _get(v, "outcome")
-        if outcome in summary.files:
-            summary.files[outcome] += 1
-        if outcome == "quarantined":
-            summary.quarantined.append({"file": str(_get(v, "original_name", "name")), "reason": _get(v, "reason")})
-        feed = _get(v, "feed")
-        if outcome == "accepted" and feed:
-            summary.rows_per_landing[feed] = summary.rows_per_landing.get(feed, 0) + int(_get(v, "rows_accepted") or 0)
-        summary.rows_rejected += int(_get(v, "rows_rejected") or 0)
+        summary.files[v.outcome] += 1
+        if v.outcome == "quarantined":
+            summary.quarantined.append({"file": v.original_name, "reason": v.reason or v.reason_kind or "?"})
+        elif v.feed:
+            summary.rows_per_landing[v.feed] = summary.rows_per_landing.get(v.feed, 0) + v.rows_accepted
+        summary.rows_rejected += v.rows_rejected
         summary._verdicts.append(
             {
-                "file": str(_get(v, "original_name", "name")),
-                "feed": feed,
-                "sha256": _get(v, "sha256"),
-                "outcome": outcome,
-                "reason": _get(v, "reason"),
-                "rows_accepted": _get(v, "rows_accepted"),
-                "rows_rejected": _get(v, "rows_rejected"),
+                "file": v.original_name,
+                "feed": v.feed,
+                "sha256": v.sha256,
+                "outcome": v.outcome,
+                "reason": v.reason,
+                "suite": v.suite,
+                "rows_accepted": v.rows_accepted,
+                "rows_flagged": v.rows_flagged,
+                "rows_rejected": v.rows_rejected,
             }
         )
     return verdicts
@@ -265,16 +256,6 @@ def _record_models(summary: RunSummary, ol: lineage.Lineage, result: Any, starte
         clock = ended
     for t in result.tests:
         summary.dbt_tests[t.status] = summary.dbt_tests.get(t.status, 0) + 1
-
-
-def _get(obj: Any, *names: str) -> Any:
-    """First present attribute (or dict key) of a stage result: ING/DBT return dataclasses."""
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return None
 
 
 # --- the run ----------------------------------------------------------------------------------------
