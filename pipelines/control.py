@@ -1,0 +1,253 @@
+"""The control database: ingest manifest and file outcomes (and, added by pipelines.ledger, the run ledger).
+
+SQLite file ``HOME/control.sqlite`` by default; PostgreSQL when ``LAKEHOUSE_CONTROL_DB_URL`` is
+``postgresql+psycopg://...``. Both tables are append-only, enforced by database triggers on both backends
+(UPDATE and DELETE refused; TRUNCATE too on PostgreSQL):
+
+* ``ingest_manifest`` — one row per landed file: source system, feed, instrument, original name and path,
+  received_at (UTC), sha256, size, raw-zone URI, run id.
+* ``file_outcomes`` — the verdict for a manifest row: ``accepted``, ``quarantined`` (+ reason) or ``duplicate``,
+  with row counts and where the results went. A later verdict for the same manifest row (re-validation) is a new
+  row; the newest one counts. A manifest row without an outcome is *pending* validation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipelines.settings import Settings
+
+OUTCOMES = ("accepted", "quarantined", "duplicate")
+
+metadata_obj = sa.MetaData()
+
+ingest_manifest = sa.Table(
+    "ingest_manifest",
+    metadata_obj,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),  # UTC, when ingest read the file
+    sa.Column("source_system", sa.String(64), nullable=False),
+    sa.Column("feed", sa.String(128)),  # NULL: no feed claims the file (quarantined as unknown_feed)
+    sa.Column("instrument_id", sa.String(128)),
+    sa.Column("original_name", sa.String(512), nullable=False),
+    sa.Column("original_path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("raw_key", sa.Text, nullable=False),
+    sa.Column("raw_uri", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp(), nullable=False),
+)
+
+file_outcomes_t = sa.Table(
+    "file_outcomes",
+    metadata_obj,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("manifest_seq", sa.Integer, sa.ForeignKey("ingest_manifest.seq"), nullable=False, index=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason_kind", sa.String(32)),  # quarantine reason kind, e.g. schema_drift
+    sa.Column("reason", sa.Text),
+    sa.Column("rows_accepted", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_flagged", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_rejected", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("suite", sa.String(128)),  # expectation suite name@version that judged the file
+    sa.Column("landing_uri", sa.Text),
+    sa.Column("rejected_uri", sa.Text),
+    sa.Column("quarantine_uri", sa.Text),
+    sa.Column("report_uri", sa.Text),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp(), nullable=False),
+    sa.CheckConstraint("outcome IN ('accepted', 'quarantined', 'duplicate')", name="file_outcomes_outcome"),
+)
+
+APPEND_ONLY_TABLES = ("ingest_manifest", "file_outcomes")
+
+
+class ControlError(RuntimeError):
+    """The control database could not be read or written (one-line message)."""
+
+
+def append_only_ddl(dialect: str, table: str) -> list[str]:
+    """Trigger DDL that makes ``table`` append-only (UPDATE/DELETE refused; TRUNCATE too on PostgreSQL).
+
+    Shared by every append-only table of the control database (manifest, outcomes, run ledger)."""
+    if dialect == "postgresql":
+        return [
+            f"""CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION USING MESSAGE = '{table} is append-only: ' || TG_OP || ' denied'; END $$""",
+            f"""CREATE OR REPLACE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table}
+                FOR EACH ROW EXECUTE FUNCTION {table}_append_only()""",
+            f"""CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()""",
+        ]
+    return [
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE denied'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE denied'); END""",
+    ]
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine(settings: Settings) -> Engine:
+    """The control database's engine (one per URL per process), with the manifest and outcome tables in place."""
+    url = settings.control_db_url.get_secret_value()
+    if url in _ENGINES:
+        return _ENGINES[url]
+    parsed = sa.engine.make_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60}
+    else:
+        kwargs["pool_pre_ping"] = True
+    eng = sa.create_engine(url, **kwargs)
+    if eng.dialect.name == "sqlite":
+
+        @sa.event.listens_for(eng, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # `lakehouse status` can read while a run writes
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    try:
+        ensure_schema(eng)
+    except sa.exc.SQLAlchemyError as exc:
+        raise ControlError(f"cannot open the control database: {_first_line(exc)}") from exc
+    _ENGINES[url] = eng
+    return eng
+
+
+def ensure_schema(eng: Engine) -> None:
+    """Create the tables and their append-only triggers if missing (idempotent)."""
+    metadata_obj.create_all(eng, checkfirst=True)
+    with eng.begin() as conn:
+        for table in APPEND_ONLY_TABLES:
+            for stmt in append_only_ddl(eng.dialect.name, table):
+                conn.exec_driver_sql(stmt)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    """Timestamps read back from SQLite are naive (stored as UTC): make them aware."""
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    ts = _utc(ts)
+    return ts.isoformat(timespec="seconds").replace("+00:00", "Z") if ts else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- writes -----------------------------------------------------------------------------------------
+
+
+def find_landing(conn: sa.Connection, *, sha256: str, original_path: str | None = None) -> dict[str, Any] | None:
+    """The first manifest row with these bytes (and this source path, if given), or None."""
+    q = sa.select(ingest_manifest).where(ingest_manifest.c.sha256 == sha256)
+    if original_path is not None:
+        q = q.where(ingest_manifest.c.original_path == original_path)
+    row = conn.execute(q.order_by(ingest_manifest.c.seq).limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def add_manifest_row(conn: sa.Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(ingest_manifest.insert().values(**row)).inserted_primary_key[0])
+
+
+def add_outcome(conn: sa.Connection, row: dict[str, Any]) -> int:
+    if row["outcome"] not in OUTCOMES:
+        raise ValueError(f"unknown outcome {row['outcome']!r}")
+    return int(conn.execute(file_outcomes_t.insert().values(**row)).inserted_primary_key[0])
+
+
+# --- reads ------------------------------------------------------------------------------------------
+
+
+def _latest_outcomes() -> sa.Subquery:
+    latest = (
+        sa.select(file_outcomes_t.c.manifest_seq, sa.func.max(file_outcomes_t.c.seq).label("seq"))
+        .group_by(file_outcomes_t.c.manifest_seq)
+        .subquery()
+    )
+    return sa.select(file_outcomes_t).join(latest, file_outcomes_t.c.seq == latest.c.seq).subquery("latest_outcome")
+
+
+def pending(eng: Engine) -> list[dict[str, Any]]:
+    """Manifest rows without an outcome (waiting for validation), oldest first."""
+    done = sa.select(file_outcomes_t.c.manifest_seq)
+    q = sa.select(ingest_manifest).where(ingest_manifest.c.seq.not_in(done)).order_by(ingest_manifest.c.seq)
+    with eng.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def file_outcomes(eng: Engine) -> list[dict[str, Any]]:
+    """Every landed file with its current outcome (None while pending) — what ``lakehouse status`` lists."""
+    o = _latest_outcomes()
+    m = ingest_manifest
+    q = (
+        sa.select(
+            m.c.seq.label("manifest_seq"),
+            m.c.original_name.label("file"),
+            m.c.original_path.label("path"),
+            m.c.source_system,
+            m.c.feed,
+            m.c.instrument_id,
+            m.c.sha256,
+            m.c.size_bytes.label("size"),
+            m.c.received_at,
+            m.c.run_id,
+            m.c.raw_uri,
+            o.c.outcome,
+            o.c.reason_kind,
+            o.c.reason,
+            o.c.rows_accepted,
+            o.c.rows_flagged,
+            o.c.rows_rejected,
+            o.c.suite,
+            o.c.landing_uri,
+            o.c.rejected_uri,
+            o.c.quarantine_uri,
+            o.c.report_uri,
+            o.c.run_id.label("validated_run_id"),
+            o.c.decided_at,
+        )
+        .select_from(m.outerjoin(o, o.c.manifest_seq == m.c.seq))
+        .order_by(m.c.seq)
+    )
+    with eng.connect() as conn:
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+    for r in rows:
+        r["received_at"] = iso(r["received_at"])
+        r["decided_at"] = iso(r["decided_at"])
+    return rows
+
+
+def outcome_counts(eng: Engine) -> dict[str, int]:
+    """``{"landed": n, "accepted": n, "quarantined": n, "duplicate": n, "pending": n}`` over all landed files."""
+    counts = {"landed": 0, "accepted": 0, "quarantined": 0, "duplicate": 0, "pending": 0}
+    for f in file_outcomes(eng):
+        counts["landed"] += 1
+        counts[f["outcome"] or "pending"] += 1
+    return counts

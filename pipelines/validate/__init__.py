@@ -1,0 +1,370 @@
+"""Validation: every raw file without an outcome -> accepted (rows to landing Parquet) or quarantined (+ reason).
+
+``validate_pending(settings, run_id)`` is the whole stage. Per pending file (manifest row without an outcome):
+
+1. read the raw object and parse it per its feed's format (:mod:`pipelines.validate.readers`); a structural
+   failure (unreadable, empty, encoding, schema drift, unknown instrument, unknown feed) quarantines the file:
+   a copy plus ``reason.json`` goes to quarantine, the outcome ``quarantined`` with the reason is recorded;
+2. run the feed's expectation suite (:mod:`pipelines.validate.expectations`). Files of one feed are validated
+   together in one GE batch (GE costs ~0.2 s per call however small the frame; per-file results are split out by
+   row position), which keeps the whole demo within seconds;
+3. apply each expectation's policy per row: ``reject`` -> the row goes to ``LAKE/rejected/<feed>/<sha256>.parquet``
+   with ``_reject_reasons``; ``flag`` -> the row is kept with the name in ``_dq_flags``;
+4. write accepted rows with the lineage columns to ``LAKE/landing/<feed>/<sha256>.parquet`` (zstd), the per-file
+   result JSON + HTML report to ``HOME/validation/<feed>/<sha256>.{json,html}``, then record ``accepted``.
+
+Outputs are written before the outcome is recorded, so a crash leaves the file pending and the next run redoes it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import control, storage
+from pipelines.settings import Settings
+from pipelines.sources import FEEDS, FEEDS_BY_NAME, LINEAGE_COLUMNS, Feed
+from pipelines.validate import expectations, readers, report
+
+log = logging.getLogger(__name__)
+
+ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+}
+MAX_BATCH_ROWS = 2_000_000  # rows per GE call (memory bound); files of one feed are grouped up to this
+REJECT_COLUMN = "_reject_reasons"
+
+
+@dataclass
+class FileVerdict:
+    """The verdict on one raw file (what the runner, ledger and lineage read)."""
+
+    manifest_seq: int
+    original_name: str
+    feed: str | None
+    sha256: str
+    raw_uri: str
+    outcome: str  # accepted | quarantined
+    reason: str | None = None
+    reason_kind: str | None = None
+    rows_accepted: int = 0
+    rows_flagged: int = 0
+    rows_rejected: int = 0
+    suite: str | None = None
+    landing_uri: str | None = None
+    rejected_uri: str | None = None
+    quarantine_uri: str | None = None
+    report_uri: str | None = None
+    assertions: tuple[tuple[str, bool, str | None], ...] = ()  # (expectation, success, column) for lineage
+    flags: dict[str, int] = field(default_factory=dict)
+    rejects: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.original_name
+
+
+def landing_schema(feed: Feed) -> pa.Schema:
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in (*feed.columns, *LINEAGE_COLUMNS)])
+
+
+def rejected_schema(feed: Feed) -> pa.Schema:
+    """Rejected rows keep the registry columns (NULL where the text did not parse) plus the reasons."""
+    return pa.schema([*landing_schema(feed), pa.field(REJECT_COLUMN, pa.string())])
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def ensure_schema_files(settings: Settings) -> None:
+    """A zero-row ``_schema.parquet`` in every feed's landing and rejected directory (readers never see no file)."""
+    lake = storage.lake_store(settings)
+    for feed in FEEDS:
+        for zone, schema in (("landing", landing_schema(feed)), ("rejected", rejected_schema(feed))):
+            key = f"{zone}/{feed.name}/_schema.parquet"
+            if not lake.exists(key):
+                lake.put_bytes(key, _parquet_bytes(schema.empty_table()), overwrite=True)
+
+
+# --- per-row policy ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cells:
+    """Per-row (or, for a melted feed, per row x parameter) rejects and flags of one file."""
+
+    shape: tuple[int, int]
+    reject: dict[str, np.ndarray] = field(default_factory=dict)  # name -> bool matrix
+    flag: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, policy: str, name: str, rows: np.ndarray, col_ix: int | None) -> None:
+        target = self.reject if policy == "reject" else self.flag
+        m = target.get(name)
+        if m is None:
+            m = target[name] = np.zeros(self.shape, dtype=bool)
+        if col_ix is None:
+            m[rows, :] = True
+        else:
+            m[rows, col_ix] = True
+
+
+def _join_names(masks: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened: any-mask, and ';'-joined names per cell (None where no name applies). Loops only over hits."""
+    any_mask = np.zeros(n, dtype=bool)
+    text = np.full(n, None, dtype=object)
+    for name, m in masks.items():
+        flat = m.ravel()
+        any_mask |= flat
+        for i in np.flatnonzero(flat):
+            text[i] = name if text[i] is None else f"{text[i]};{name}"
+    return any_mask, text
+
+
+def _long_table(
+    feed: Feed, parsed: readers.Parsed, lineage: dict[str, Any], flags: np.ndarray, reasons: np.ndarray | None
+) -> pa.Table:
+    """The file's rows in the landing layout (melted for the controller export), lineage columns appended."""
+    n = len(parsed.frame)
+    f = parsed.frame
+    if parsed.melt_params:
+        k = len(parsed.melt_params)
+        cols: dict[str, Any] = {
+            "batch_id": np.repeat(parsed.constants["batch_id"], n * k).astype(object),
+            "unit_op": np.repeat(parsed.constants["unit_op"], n * k).astype(object),
+            "equipment_id": np.repeat(parsed.constants["equipment_id"], n * k).astype(object),
+            "param": np.tile(np.array(parsed.melt_params, dtype=object), n),
+            "ts_utc": pa.array(np.repeat(f["timestamp"].to_numpy(), k), type=ARROW_TYPES["TIMESTAMPTZ"]),
+            "value": f[list(parsed.melt_params)].to_numpy(dtype="float64").ravel(),
+            "unit": np.tile(np.array([parsed.units.get(p, "") for p in parsed.melt_params], dtype=object), n),
+            "quality": np.repeat(f["quality"].to_numpy(dtype=object), k),
+        }
+        rows = np.repeat(parsed.source_rows, k)
+    else:
+        cols = {c.name: f[c.name] for c in feed.columns}
+        rows = parsed.source_rows
+    total = len(rows)
+    cols["_source_sha256"] = np.repeat(lineage["sha256"], total).astype(object)
+    cols["_source_file"] = np.repeat(lineage["file"], total).astype(object)
+    cols["_source_row"] = rows.astype(np.int64)
+    cols["_ingest_run_id"] = np.repeat(lineage["run_id"], total).astype(object)
+    cols["_ingested_at"] = pa.array(
+        np.repeat(np.datetime64(lineage["at"].replace(tzinfo=None), "us"), total), type=ARROW_TYPES["TIMESTAMPTZ"]
+    )
+    cols["_dq_flags"] = flags
+    schema = landing_schema(feed)
+    if reasons is not None:
+        cols[REJECT_COLUMN] = reasons
+        schema = rejected_schema(feed)
+    arrays = [pa.array(cols[fld.name], type=fld.type, from_pandas=True) for fld in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# --- the stage --------------------------------------------------------------------------------------
+
+
+def validate_pending(settings: Settings, run_id: str) -> list[FileVerdict]:
+    """Validate every landed file that has no outcome yet; returns one verdict per file (see module doc)."""
+    eng = control.engine(settings)
+    todo = control.pending(eng)
+    ensure_schema_files(settings)
+    if not todo:
+        return []
+    raw = storage.raw_store(settings)
+    equipment = expectations.equipment_ids()
+    verdicts: list[FileVerdict] = []
+    parsed_by_group: dict[tuple, list[tuple[dict[str, Any], readers.Parsed]]] = defaultdict(list)
+    for m in todo:
+        feed = FEEDS_BY_NAME.get(m["feed"] or "")
+        try:
+            if feed is None:
+                raise readers.Structural(
+                    "unknown_feed", f"no feed claims {m['source_system']}/{m['original_name']} (pipelines/sources.py)"
+                )
+            data = raw.read_bytes(m["raw_key"])
+            parsed = readers.read(data, feed, equipment)
+        except readers.Structural as s:
+            verdicts.append(_quarantine(settings, eng, m, s, run_id))
+            continue
+        parsed_by_group[(feed.name, tuple(parsed.frame.columns))].append((m, parsed))
+
+    for (feed_name, _cols), items in parsed_by_group.items():
+        suite = expectations.load_suite(feed_name)
+        for chunk in _chunks(items):
+            verdicts += _validate_chunk(settings, eng, FEEDS_BY_NAME[feed_name], suite, chunk, run_id)
+    report.write_index(Path(settings.home) / "validation")
+    return verdicts
+
+
+def _chunks(items: list) -> list[list]:
+    chunks, current, rows = [], [], 0
+    for item in items:
+        n = len(item[1].frame)
+        if current and rows + n > MAX_BATCH_ROWS:
+            chunks.append(current)
+            current, rows = [], 0
+        current.append(item)
+        rows += n
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _validate_chunk(
+    settings: Settings, eng, feed: Feed, suite: expectations.Suite, chunk: list, run_id: str
+) -> list[FileVerdict]:
+    frames = [p.frame for _m, p in chunk]
+    big = pd.concat(frames, ignore_index=True)
+    big[expectations.FILE_COLUMN] = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+    gx_json, results = expectations.run(suite, big)
+    offsets = np.cumsum([0] + [len(f) for f in frames])
+    report.save_gx_result(Path(settings.home) / "validation", run_id, feed.name, gx_json)
+    out = []
+    for i, (m, parsed) in enumerate(chunk):
+        lo, hi = offsets[i], offsets[i + 1]
+        per_file = []
+        for r in results:
+            idx = r.unexpected[(r.unexpected >= lo) & (r.unexpected < hi)] - lo
+            per_file.append((r.rule, idx))
+        out.append(_finish_file(settings, eng, feed, suite, m, parsed, per_file, run_id))
+    return out
+
+
+def _finish_file(
+    settings: Settings,
+    eng,
+    feed: Feed,
+    suite: expectations.Suite,
+    m: dict[str, Any],
+    parsed: readers.Parsed,
+    per_rule: list,
+    run_id: str,
+) -> FileVerdict:
+    n = len(parsed.frame)
+    width = len(parsed.melt_params) or 1
+    col_ix = {p: j for j, p in enumerate(parsed.melt_params)}
+    cells = _Cells((n, width))
+    for column, mask in parsed.coerce_errors.items():
+        cells.add("reject", f"{column}_unparseable", np.flatnonzero(mask), col_ix.get(column))
+    for rule, idx in per_rule:
+        if len(idx):
+            cells.add(rule.policy, rule.name, idx, col_ix.get(rule.column) if rule.column else None)
+    total = n * width
+    rejected, reasons = _join_names(cells.reject, total)
+    flagged, flags = _join_names(cells.flag, total)
+    at = control.utcnow()
+    lineage = {"sha256": m["sha256"], "file": m["original_name"], "run_id": run_id, "at": at}
+    table = _long_table(feed, parsed, lineage, flags, None)
+    keep = pa.array(~rejected)
+    accepted = table.filter(keep)
+    lake = storage.lake_store(settings)
+    landing_key = f"landing/{feed.name}/{m['sha256']}.parquet"
+    lake.put_bytes(landing_key, _parquet_bytes(accepted), overwrite=True)
+    rejected_uri = None
+    if rejected.any():
+        rej_rows = np.flatnonzero(rejected)
+        rej = _long_table(feed, parsed, lineage, flags, reasons).take(pa.array(rej_rows))
+        rej_key = f"rejected/{feed.name}/{m['sha256']}.parquet"
+        lake.put_bytes(rej_key, _parquet_bytes(rej), overwrite=True)
+        rejected_uri = lake.uri(rej_key)
+    counts_reject = {k: int(v.sum()) for k, v in cells.reject.items()}
+    counts_flag = {k: int(v.sum()) for k, v in cells.flag.items()}
+    n_rej, n_flag = int(rejected.sum()), int((flagged & ~rejected).sum())
+    summary = []
+    if n_rej:
+        summary.append(f"{n_rej} rows rejected (" + ", ".join(f"{k}: {v}" for k, v in counts_reject.items()) + ")")
+    if n_flag:
+        summary.append(f"{n_flag} rows flagged (" + ", ".join(f"{k}: {v}" for k, v in counts_flag.items()) + ")")
+    verdict = FileVerdict(
+        manifest_seq=m["seq"],
+        original_name=m["original_name"],
+        feed=feed.name,
+        sha256=m["sha256"],
+        raw_uri=m["raw_uri"],
+        outcome="accepted",
+        reason="; ".join(summary) or None,
+        rows_accepted=total - n_rej,
+        rows_flagged=n_flag,
+        rows_rejected=n_rej,
+        suite=suite.label,
+        landing_uri=lake.uri(landing_key),
+        rejected_uri=rejected_uri,
+        assertions=tuple((rule.name, len(idx) == 0, rule.column) for rule, idx in per_rule),
+        flags=counts_flag,
+        rejects=counts_reject,
+    )
+    verdict.report_uri = report.write_file_report(
+        Path(settings.home) / "validation", verdict, m, suite, per_rule, parsed.coerce_errors
+    )
+    _record(eng, verdict, run_id, at)
+    return verdict
+
+
+def _quarantine(settings: Settings, eng, m: dict[str, Any], s: readers.Structural, run_id: str) -> FileVerdict:
+    at = control.utcnow()
+    reason = {
+        "file": m["original_name"],
+        "sha256": m["sha256"],
+        "feed": m["feed"],
+        "reason_kind": s.kind,
+        "reason": s.detail,
+        "run_id": run_id,
+        "decided_at": control.iso(at),
+    }
+    q_uri = storage.quarantine(settings, m["raw_key"], m["feed"], m["sha256"], m["original_name"], reason)
+    verdict = FileVerdict(
+        manifest_seq=m["seq"],
+        original_name=m["original_name"],
+        feed=m["feed"],
+        sha256=m["sha256"],
+        raw_uri=m["raw_uri"],
+        outcome="quarantined",
+        reason=f"{s.kind}: {s.detail}",
+        reason_kind=s.kind,
+        quarantine_uri=q_uri,
+    )
+    verdict.report_uri = report.write_file_report(Path(settings.home) / "validation", verdict, m, None, [], {})
+    _record(eng, verdict, run_id, at)
+    log.info("quarantined %s: %s", m["original_name"], verdict.reason)
+    return verdict
+
+
+def _record(eng, v: FileVerdict, run_id: str, at: datetime) -> None:
+    with eng.begin() as conn:
+        control.add_outcome(
+            conn,
+            {
+                "manifest_seq": v.manifest_seq,
+                "sha256": v.sha256,
+                "outcome": v.outcome,
+                "reason_kind": v.reason_kind,
+                "reason": v.reason,
+                "rows_accepted": v.rows_accepted,
+                "rows_flagged": v.rows_flagged,
+                "rows_rejected": v.rows_rejected,
+                "suite": v.suite,
+                "landing_uri": v.landing_uri,
+                "rejected_uri": v.rejected_uri,
+                "quarantine_uri": v.quarantine_uri,
+                "report_uri": v.report_uri,
+                "run_id": run_id,
+                "decided_at": at,
+            },
+        )
