@@ -138,42 +138,49 @@ def _join_names(masks: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.nd
     return any_mask, text
 
 
-def _long_table(
-    feed: Feed, parsed: readers.Parsed, lineage: dict[str, Any], flags: np.ndarray, reasons: np.ndarray | None
-) -> pa.Table:
+def _repeat(value: Any, n: int, type_: pa.DataType) -> pa.Array:
+    """``value`` n times, built in C++ (a Python list of millions of strings would dominate the run time)."""
+    return pa.array([value], type=type_).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
+def _long_table(feed: Feed, parsed: readers.Parsed, lineage: dict[str, Any], flags: pa.Array) -> pa.Table:
     """The file's rows in the landing layout (melted for the controller export), lineage columns appended."""
     n = len(parsed.frame)
     f = parsed.frame
+    string = pa.string()
     if parsed.melt_params:
         k = len(parsed.melt_params)
+        row_ix = pa.array(np.repeat(np.arange(n, dtype=np.int64), k))
+        param_ix = pa.array(np.tile(np.arange(k, dtype=np.int32), n))
+        units = [parsed.units.get(p, "") for p in parsed.melt_params]
         cols: dict[str, Any] = {
-            "batch_id": np.repeat(parsed.constants["batch_id"], n * k).astype(object),
-            "unit_op": np.repeat(parsed.constants["unit_op"], n * k).astype(object),
-            "equipment_id": np.repeat(parsed.constants["equipment_id"], n * k).astype(object),
-            "param": np.tile(np.array(parsed.melt_params, dtype=object), n),
-            "ts_utc": pa.array(np.repeat(f["timestamp"].to_numpy(), k), type=ARROW_TYPES["TIMESTAMPTZ"]),
-            "value": f[list(parsed.melt_params)].to_numpy(dtype="float64").ravel(),
-            "unit": np.tile(np.array([parsed.units.get(p, "") for p in parsed.melt_params], dtype=object), n),
-            "quality": np.repeat(f["quality"].to_numpy(dtype=object), k),
+            "batch_id": _repeat(parsed.constants["batch_id"], n * k, string),
+            "unit_op": _repeat(parsed.constants["unit_op"], n * k, string),
+            "equipment_id": _repeat(parsed.constants["equipment_id"], n * k, string),
+            "param": pa.array(list(parsed.melt_params), type=string).take(param_ix),
+            "ts_utc": pa.array(f["timestamp"], type=ARROW_TYPES["TIMESTAMPTZ"]).take(row_ix),
+            "value": pa.array(f[list(parsed.melt_params)].to_numpy(dtype="float64").ravel(), from_pandas=True),
+            "unit": pa.array(units, type=string).take(param_ix),
+            "quality": pa.array(f["quality"], type=string, from_pandas=True).take(row_ix),
         }
         rows = np.repeat(parsed.source_rows, k)
     else:
         cols = {c.name: f[c.name] for c in feed.columns}
         rows = parsed.source_rows
     total = len(rows)
-    cols["_source_sha256"] = np.repeat(lineage["sha256"], total).astype(object)
-    cols["_source_file"] = np.repeat(lineage["file"], total).astype(object)
+    cols["_source_sha256"] = _repeat(lineage["sha256"], total, string)
+    cols["_source_file"] = _repeat(lineage["file"], total, string)
     cols["_source_row"] = rows.astype(np.int64)
-    cols["_ingest_run_id"] = np.repeat(lineage["run_id"], total).astype(object)
-    cols["_ingested_at"] = pa.array(
-        np.repeat(np.datetime64(lineage["at"].replace(tzinfo=None), "us"), total), type=ARROW_TYPES["TIMESTAMPTZ"]
-    )
+    cols["_ingest_run_id"] = _repeat(lineage["run_id"], total, string)
+    cols["_ingested_at"] = _repeat(lineage["at"], total, ARROW_TYPES["TIMESTAMPTZ"])
     cols["_dq_flags"] = flags
     schema = landing_schema(feed)
-    if reasons is not None:
-        cols[REJECT_COLUMN] = reasons
-        schema = rejected_schema(feed)
-    arrays = [pa.array(cols[fld.name], type=fld.type, from_pandas=True) for fld in schema]
+    arrays = [
+        cols[fld.name]
+        if isinstance(cols[fld.name], pa.Array)
+        else pa.array(cols[fld.name], type=fld.type, from_pandas=True)
+        for fld in schema
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -271,16 +278,17 @@ def _finish_file(
     flagged, flags = _join_names(cells.flag, total)
     at = control.utcnow()
     lineage = {"sha256": m["sha256"], "file": m["original_name"], "run_id": run_id, "at": at}
-    table = _long_table(feed, parsed, lineage, flags, None)
-    keep = pa.array(~rejected)
-    accepted = table.filter(keep)
+    flag_array = pa.array(flags, type=pa.string()) if flagged.any() else pa.nulls(total, pa.string())
+    table = _long_table(feed, parsed, lineage, flag_array)
+    accepted = table.filter(pa.array(~rejected))
     lake = storage.lake_store(settings)
     landing_key = f"landing/{feed.name}/{m['sha256']}.parquet"
     lake.put_bytes(landing_key, _parquet_bytes(accepted), overwrite=True)
     rejected_uri = None
     if rejected.any():
-        rej_rows = np.flatnonzero(rejected)
-        rej = _long_table(feed, parsed, lineage, flags, reasons).take(pa.array(rej_rows))
+        rej = table.filter(pa.array(rejected)).append_column(
+            REJECT_COLUMN, pa.array(reasons[rejected], type=pa.string())
+        )
         rej_key = f"rejected/{feed.name}/{m['sha256']}.parquet"
         lake.put_bytes(rej_key, _parquet_bytes(rej), overwrite=True)
         rejected_uri = lake.uri(rej_key)
