@@ -19,6 +19,7 @@ Sessions run in UTC so TIMESTAMPTZ values render the same on every host.
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -54,6 +55,15 @@ def extension_path(name: str) -> Path:
     if not path.is_file():
         raise DuckSetupError(f"{path} is missing: the extension wheel does not match duckdb {duckdb.__version__}")
     return path
+
+
+def _first_line(exc: BaseException, settings: Settings) -> str:
+    """First line of a DuckDB error with any DSN or password from the settings blanked out."""
+    text = (str(exc).strip().splitlines() or [repr(exc)])[0]
+    for secret in (settings.catalog_pg_dsn, settings.marts_pg_dsn, settings.s3_secret_access_key):
+        if secret is not None and secret.get_secret_value():
+            text = text.replace(secret.get_secret_value(), "<redacted>")
+    return re.sub(r"password=\S+", "password=<redacted>", text)
 
 
 def _sql_str(value: str) -> str:
@@ -163,7 +173,10 @@ def connect(
     ``read_only`` attaches both read-only (readers such as status queries and tests); the embedded DuckDB-file
     catalog and marts file are single-writer, so readers should not hold them while a build runs.
     """
-    conn = duckdb.connect(str(database))
+    try:
+        conn = duckdb.connect(str(database), read_only=read_only and str(database) != ":memory:")
+    except duckdb.Error as exc:
+        raise DuckSetupError(f"DuckDB could not open {database}: {_first_line(exc, settings)}") from None
     try:
         configure(conn, settings)
         if lake:
@@ -178,6 +191,5 @@ def connect(
             conn.execute(marts_attachment(settings).sql(read_only=read_only))
     except duckdb.Error as exc:
         conn.close()
-        # The message may carry a DSN; keep only DuckDB's first line and never echo the attach path.
-        raise DuckSetupError(f"DuckDB setup failed: {str(exc).splitlines()[0]}") from None
+        raise DuckSetupError(f"DuckDB setup failed: {_first_line(exc, settings)}") from None
     return conn

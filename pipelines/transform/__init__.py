@@ -71,6 +71,7 @@ class TestResult:
     failures: int | None
     message: str | None
     model: str | None  # the model (or seed) the test is attached to, None for source tests
+    duration_s: float = 0.0
 
 
 @dataclass
@@ -348,6 +349,7 @@ def _collect(settings: Settings, manifest: Any, results: list[Any]) -> tuple[lis
                     failures=res.failures,
                     message=None if status == "pass" else _message(res.message),
                     model=attached.split(".")[-1] if attached else None,
+                    duration_s=float(res.execution_time or 0.0),
                 )
             )
     for test in tests:
@@ -367,7 +369,7 @@ def _count_rows(settings: Settings, models: list[ModelResult]) -> None:
     wanted = [m for m in models if m.status == "success" and m.layer in ("seed", "curated", "marts")]
     if not wanted:
         return
-    conn = duck.connect(settings, database=work_db_path(settings), read_only=False)
+    conn = duck.connect(settings, database=work_db_path(settings), read_only=True)
     try:
         for model in wanted:
             database, schema, table = model.relation.split(".")

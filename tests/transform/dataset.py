@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.transform.landing import write_rows, write_schema_files
+from tests.transform.landing import write_query, write_rows, write_schema_files
 
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 STEPS = (
@@ -28,8 +28,8 @@ STEPS = (
 )
 
 
-def batch_ids() -> list[str]:
-    return [f"B{i:03d}" for i in range(1, 35)]
+def batch_ids(n: int = 34) -> list[str]:
+    return [f"B{i:03d}" for i in range(1, n + 1)]
 
 
 def viability_series(n: int = 30, seed: int = 7) -> list[float]:
@@ -41,8 +41,14 @@ def viability_series(n: int = 30, seed: int = 7) -> list[float]:
     return values[:n]
 
 
-def write_dataset(lake_dir: Path) -> dict[str, object]:
-    """Write the landing Parquet under ``lake_dir``; returns facts the tests assert against."""
+def write_dataset(
+    lake_dir: Path, *, batches: int = 34, reactor_minutes: int = 120, params: tuple[str, ...] = ("temperature", "ph")
+) -> dict[str, object]:
+    """Write the landing Parquet under ``lake_dir``; returns facts the tests assert against.
+
+    ``batches`` beyond 34 repeat the CT-019 pattern (for performance runs); ``reactor_minutes`` x ``params`` sets
+    the size of the bioreactor feed (a real 10-day expansion is 14400 minutes x 8 parameters).
+    """
     write_schema_files(lake_dir)
     rows: dict[str, list[dict]] = {
         name: []
@@ -61,13 +67,15 @@ def write_dataset(lake_dir: Path) -> dict[str, object]:
     }
     viability = viability_series()
     facts: dict[str, object] = {"viability": viability}
-    for i, batch_id in enumerate(batch_ids()):
-        product = "CT-019" if i < 30 else "CT-BCMA"
+    ids = batch_ids(batches)
+    reactor_starts = []
+    for i, batch_id in enumerate(ids):
+        product = "CT-BCMA" if 30 <= i < 34 else "CT-019"
         collected = BASE + timedelta(days=3 * i)
         received = collected + timedelta(hours=20)
         started = received + timedelta(hours=12)
         ended = started + timedelta(days=len(STEPS))
-        in_process = i >= 32
+        in_process = i in (32, 33)
         disposition = "in_process" if in_process else ("rejected" if i == 4 else "released")
         din, coi = f"W0000 26 {i:06d}", f"COI-{i:04d}"
         rows["apheresis__collections"].append(
@@ -119,32 +127,7 @@ def write_dataset(lake_dir: Path) -> dict[str, object]:
                 )
             )
         expansion_start = started + timedelta(days=4)
-        for minute in range(120):
-            ts = expansion_start + timedelta(minutes=minute)
-            rows["bioreactor__readings"].append(
-                dict(
-                    batch_id=batch_id,
-                    unit_op="expansion",
-                    equipment_id="BR-XURI-01",
-                    param="temperature",
-                    ts_utc=ts,
-                    value=37.0 + (minute % 3) * 0.1,
-                    unit="degC",
-                    quality="bad" if minute == 5 else "good",
-                )
-            )
-            rows["bioreactor__readings"].append(
-                dict(
-                    batch_id=batch_id,
-                    unit_op="expansion",
-                    equipment_id="BR-XURI-01",
-                    param="ph",
-                    ts_utc=ts,
-                    value=7.2,
-                    unit="pH",
-                    quality="good",
-                )
-            )
+        reactor_starts.append((batch_id, expansion_start))
         rows["analyzer__samples"].append(
             dict(
                 sample_id=f"IPC-{i:04d}",
@@ -160,7 +143,7 @@ def write_dataset(lake_dir: Path) -> dict[str, object]:
         )
         qc_day = ended + timedelta(days=1)
         qc = [
-            ("VIA-NC200", "viability", f"{viability[i]}" if i < 30 else "85.0", viability[i] if i < 30 else 85.0, "%"),
+            ("VIA-NC200", "viability", f"{_viability(viability, i)}", _viability(viability, i), "%"),
             ("LAL-KIN", "endotoxin", "0.9" if i == 7 else "<0.05", 0.9 if i == 7 else None, "EU/mL"),
             ("STER-BACT", "sterility", "Positive" if i == 4 else "Negative", None, None),
         ]
@@ -243,5 +226,32 @@ def write_dataset(lake_dir: Path) -> dict[str, object]:
         disposition_at=b033["started_at"] + timedelta(days=19),
     )
     write_rows(lake_dir, "mes__batches", [b033], ingested_at=first_ingest + timedelta(days=1))
-    facts.update(batches=len(batch_ids()), readings_per_batch=240)
+    _write_readings(lake_dir, reactor_starts, reactor_minutes, params, first_ingest)
+    facts.update(batches=len(ids), readings_per_batch=reactor_minutes * len(params))
     return facts
+
+
+def _viability(series: list[float], i: int) -> float:
+    return series[i] if i < len(series) else 85.0
+
+
+def _write_readings(lake_dir: Path, starts, minutes: int, params: tuple[str, ...], ingested_at: datetime) -> None:
+    """1-minute readings for every batch's expansion, generated in DuckDB (millions of rows at full scale).
+    Temperature cycles 37.0/37.1/37.2 degC and its 6th minute is quality 'bad'; other params are constant."""
+    starts_sql = " union all ".join(
+        f"select '{b}' as batch_id, '{t.isoformat()}'::timestamptz as t0" for b, t in starts
+    )
+    params_sql = ", ".join(f"'{p}'" for p in params)
+    write_query(
+        lake_dir,
+        "bioreactor__readings",
+        f"""select s.batch_id, 'expansion' as unit_op, 'BR-XURI-01' as equipment_id, p.param,
+                s.t0 + m.minute * interval 1 minute as ts_utc,
+                case when p.param = 'temperature' then 37.0 + (m.minute % 3) * 0.1 else 7.2 end as value,
+                case when p.param = 'temperature' then 'degC' else 'pH' end as unit,
+                case when p.param = 'temperature' and m.minute = 5 then 'bad' else 'good' end as quality
+            from ({starts_sql}) s
+            cross join (select unnest([{params_sql}]) as param) p
+            cross join (select range as minute from range({minutes})) m""",
+        ingested_at=ingested_at,
+    )

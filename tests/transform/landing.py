@@ -71,3 +71,30 @@ def write_rows(
     finally:
         con.close()
     return path
+
+
+def write_query(lake_dir: Path, feed_name: str, select_sql: str, *, ingested_at: datetime | None = None) -> Path:
+    """Write the rows of a DuckDB query (registry columns) as one landing file: for large synthetic feeds."""
+    cols = _columns(feed_name)
+    sha = hashlib.sha256(f"{feed_name}:{select_sql}".encode()).hexdigest()
+    ingested_at = ingested_at or datetime(2026, 6, 1, tzinfo=UTC)
+    feed_cols = ", ".join(f'cast("{c.name}" as {c.type}) as "{c.name}"' for c in FEEDS_BY_NAME[feed_name].columns)
+    out_dir = lake_dir / "landing" / feed_name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{sha}.parquet"
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            f"""COPY (
+                select {feed_cols},
+                    '{sha}' as _source_sha256, '{feed_name}_{sha[:8]}.src' as _source_file,
+                    row_number() over () as _source_row, 'ingest-run-1' as _ingest_run_id,
+                    '{ingested_at.isoformat()}'::timestamptz as _ingested_at, null::varchar as _dq_flags
+                from ({select_sql})
+            ) TO '{path}' (FORMAT parquet, COMPRESSION zstd)"""
+        )
+        assert [c[0] for c in con.execute(f"describe select * from '{path}'").fetchall()] == [c.name for c in cols]
+    finally:
+        con.close()
+    return path

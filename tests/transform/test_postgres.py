@@ -130,8 +130,9 @@ def test_unreachable_catalog_is_one_clear_error(tmp_path: Path, postgres_server)
     settings = Settings(
         home=tmp_path,
         catalog_backend="postgres",
-        catalog_pg_dsn=f"host=127.0.0.1 port={postgres_server.port} dbname=no_such_db user=postgres",
+        catalog_pg_dsn=f"host=127.0.0.1 port={postgres_server.port} dbname=no_such_db user=postgres password=s3cr3t",
     )
     with pytest.raises(duck.DuckSetupError) as err:
         duck.connect(settings, marts=False)
     assert "\n" not in str(err.value)
+    assert "s3cr3t" not in str(err.value)

@@ -32,7 +32,9 @@ select
     count(*) filter (where b.disposition = 'released')
     / nullif(count(*) filter (where b.disposition in ('released', 'rejected', 'exception_release')), 0)
         as batch_success_rate,
-    avg(case when b.disposition = 'released' then b.right_first_time::int end) as right_first_time_rate,
+    -- right first time: released with no OOS result and no deviation, among dispositioned batches
+    avg(case when b.disposition in ('released', 'rejected', 'exception_release') then b.right_first_time::int end)
+        as right_first_time_rate,
     median(b.turnaround_days) filter (where b.disposition in ('released', 'exception_release'))
         as median_turnaround_days,
     median(b.vein_to_vein_days) as median_vein_to_vein_days,
