@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,6 +111,8 @@ def _batch_definition():
 
     import great_expectations as gx
 
+    # GE logs routine INFO lines (temporary docs dirs) at its own level; the CLI shows warnings only.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("lakehouse").add_dataframe_asset("raw_file")

@@ -34,7 +34,6 @@ def save_gx_result(root: Path, run_id: str, feed: str, gx_json: dict[str, Any]) 
 def write_file_report(
     root: Path, verdict: Any, manifest: dict[str, Any], suite: Any, per_rule: list, coerce_errors: dict[str, np.ndarray]
 ) -> str:
-    rows_of = np.asarray([], dtype=np.int64)
     expectations = []
     for rule, idx in per_rule:
         rows = (np.asarray(idx, dtype=np.int64) + 1)[:MAX_ROWS_LISTED]  # frame position -> 1-based data row
