@@ -52,22 +52,6 @@ run_ledger = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp(), nullable=False),
 )
 
-_SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
-        BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only: UPDATE denied'); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
-        BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only: DELETE denied'); END""",
-]
-_PG_TRIGGERS = [
-    f"""CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION USING MESSAGE = '{TABLE} is append-only: ' || TG_OP || ' denied'; END $$""",
-    f"""CREATE OR REPLACE TRIGGER {TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE}
-        FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()""",
-    f"""CREATE OR REPLACE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
-        FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only()""",
-]
-
-
 class LedgerError(RuntimeError):
     """The ledger could not be written or read (one-line message)."""
 
@@ -96,10 +80,11 @@ class LedgerEntry:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the ledger table and its append-only triggers if missing (idempotent)."""
+    from pipelines.control import append_only_ddl  # one trigger definition for every append-only table
+
     metadata_obj.create_all(engine, checkfirst=True)
-    statements = _PG_TRIGGERS if engine.dialect.name == "postgresql" else _SQLITE_TRIGGERS
     with engine.begin() as conn:
-        for stmt in statements:
+        for stmt in append_only_ddl(engine.dialect.name, TABLE):
             conn.exec_driver_sql(stmt)
 
 
