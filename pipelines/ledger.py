@@ -52,6 +52,7 @@ run_ledger = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp(), nullable=False),
 )
 
+
 class LedgerError(RuntimeError):
     """The ledger could not be written or read (one-line message)."""
 

@@ -54,7 +54,7 @@ class LakehouseResource(dg.ConfigurableResource):
     def run_stages(self, context: dg.AssetExecutionContext, stages: Sequence[str], **kw: Any) -> runner.RunSummary:
         """Run ``stages`` under this Dagster run's id; raise so Dagster retries only transient failures."""
         summary = runner.run(
-            self.settings(), stages, trigger_of(context), run_id=context.run_id, own_parent=False, **kw
+            self.settings(), stages, trigger_of(context), run_id=context.run.run_id, own_parent=False, **kw
         )
         context.log.info(
             f"{','.join(stages)}: {summary.status} in {sum(summary.stage_seconds.values()):.1f}s "
