@@ -1,0 +1,135 @@
+"""A built bundle is complete, its sums verify, and its servers really start (real processes on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bundle.build import sha256_of
+from tests.bundle.conftest import artifact
+
+pytestmark = pytest.mark.bundle
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_sha256sums_verify_with_coreutils(bundle_dir: Path):
+    result = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=bundle_dir, capture_output=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_manifest_matches_every_file(bundle_dir: Path, manifest: dict):
+    for entry in manifest["artifacts"]:
+        path = bundle_dir / entry["file"]
+        assert path.stat().st_size == entry["size"], entry["file"]
+        assert sha256_of(path) == entry["sha256"], entry["file"]
+        assert entry["version"] and entry["origin"], entry
+
+
+def test_sbom_lists_every_wheel_with_its_hash(bundle_dir: Path, manifest: dict):
+    sbom = json.loads((bundle_dir / "sbom.cdx.json").read_text())
+    assert sbom["bomFormat"] == "CycloneDX"
+    listed = {(c["properties"][0]["value"], c["hashes"][0]["content"]) for c in sbom["components"]}
+    for house in ("dagster-wheelhouse", "superset-wheelhouse", "duckdb-extensions"):
+        with tarfile.open(bundle_dir / artifact(manifest, house)["file"]) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".whl"):
+                    digest = hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+                    assert (member.name, digest) in listed, member.name
+
+
+def test_dagster_wheelhouse_holds_the_pipelines_wheel(bundle_dir: Path, manifest: dict):
+    with tarfile.open(bundle_dir / artifact(manifest, "dagster-wheelhouse")["file"]) as tar:
+        names = tar.getnames()
+    assert any(n.startswith("cgt_lakehouse_pipelines-") for n in names), names
+    assert "requirements.txt" in names
+
+
+def test_minio_server_answers_health_on_loopback(bundle_dir: Path, manifest: dict, tmp_path: Path):
+    binary = bundle_dir / artifact(manifest, "minio")["file"]
+    port, console = free_port(), free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MINIO_ROOT_USER": "t" + secrets.token_hex(8),
+        "MINIO_ROOT_PASSWORD": secrets.token_urlsafe(24),
+    }
+    cmd = [str(binary), "server", "--quiet", "--address", f"127.0.0.1:{port}"]
+    cmd += ["--console-address", f"127.0.0.1:{console}", str(tmp_path / "data")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/minio/health/live", proc, 60) == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_mc_client_runs(bundle_dir: Path, manifest: dict, tmp_path: Path):
+    binary = bundle_dir / artifact(manifest, "mc")["file"]
+    result = subprocess.run([str(binary), "--config-dir", str(tmp_path), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "mc version" in result.stdout
+
+
+def test_marquez_answers_namespaces_against_postgresql(bundle_dir: Path, manifest: dict, tmp_path, postgres_server):
+    entry = artifact(manifest, "marquez")
+    java = shutil.which("java")
+    if java is None:
+        pytest.fail("java not found (Debian: openjdk-17-jre-headless)")
+    with tarfile.open(bundle_dir / entry["file"]) as tar:
+        tar.extractall(tmp_path / "marquez", filter="data")
+    main_class = (tmp_path / "marquez" / "MAIN-CLASS").read_text().strip()
+    postgres_server.create_database("marquez_bundle_test")
+    port, admin = free_port(), free_port()
+    config = tmp_path / "marquez.yml"
+    config.write_text(
+        f"server:\n  applicationConnectors: [{{type: http, port: {port}, bindHost: 127.0.0.1}}]\n"
+        f"  adminConnectors: [{{type: http, port: {admin}, bindHost: 127.0.0.1}}]\n"
+        "db:\n  driverClass: org.postgresql.Driver\n"
+        f"  url: jdbc:postgresql://127.0.0.1:{postgres_server.port}/marquez_bundle_test\n"
+        f"  user: {postgres_server.superuser}\n  password: unused-trust-auth\n"
+        "migrateOnStartup: true\nsearch:\n  enabled: false\n"
+    )
+    log_path = tmp_path / "marquez.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [java, "-cp", str(tmp_path / "marquez" / "lib" / "*"), main_class, "server", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        status = wait_http(f"http://127.0.0.1:{port}/api/v1/namespaces", proc, 180)
+        assert status == 200, log_path.read_text()[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/namespaces", timeout=10) as resp:
+            assert "namespaces" in json.load(resp)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
