@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SEEDS_DIR = Path(__file__).resolve().parents[2] / "dbt" / "seeds"
+from pipelines.paths import SEEDS_DIR
 
 
 @dataclass(frozen=True)

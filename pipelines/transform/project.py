@@ -7,12 +7,10 @@ import textwrap
 from pathlib import Path
 
 from pipelines import duck
+from pipelines.paths import DBT_PROJECT_DIR
 from pipelines.settings import Settings
 from pipelines.sources import FEEDS, LINEAGE_COLUMNS
 
-# In a checkout the project is the repo's dbt/; a wheel carries it as pipelines/_dbt (force-included at build).
-_PACKAGED = Path(__file__).resolve().parents[1] / "_dbt"
-DBT_PROJECT_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "dbt"
 SOURCES_YML = DBT_PROJECT_DIR / "models" / "staging" / "__sources.yml"
 # Inputs of `dbt parse`: a change to any of them makes the prepared manifest stale.
 PARSE_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")

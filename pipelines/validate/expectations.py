@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[2]
-SUITES_DIR = REPO / "great_expectations"
-EQUIPMENT_SEED = REPO / "dbt" / "seeds" / "equipment.csv"
+from pipelines.paths import SEEDS_DIR, SUITES_DIR
+
+EQUIPMENT_SEED = SEEDS_DIR / "equipment.csv"
 POLICIES = ("flag", "reject")
 FILE_COLUMN = "_file_ix"  # which file of a batch a row came from (added by the caller, see _per_file)
 
