@@ -1,6 +1,6 @@
 # Role-test lab on systemd-nspawn hosts (docs/lab.md). Needs root and: systemd-container debootstrap iptables
 # iproute2 (apt). Lab hosts: inventories/lab (multi-node, 10.77.0.0/24); role scenarios use their own subnets.
-.PHONY: lab-image lab-up lab-down lab-status lab-test vagrant-validate
+.PHONY: lab-image lab-up lab-down lab-status lab-test lab-fullstack vagrant-validate
 
 LAB_INVENTORY ?= inventories/lab
 
@@ -23,3 +23,6 @@ lab-test: setup lab-image vagrant-validate ## molecule test for every roles/*/mo
 vagrant-validate: ## Check the Vagrantfile (Debian's vagrant package)
 	@if command -v vagrant >/dev/null; then vagrant validate --ignore-provider; \
 	else echo "vagrant-validate: vagrant not installed (apt-get install vagrant)" >&2; exit 1; fi
+
+lab-fullstack: setup lab-image ## molecule full-stack scenario: playbooks/site.yml on one host per tier (10.77.1.0/24)
+	$(UV) run --frozen molecule test -s full-stack
