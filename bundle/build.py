@@ -81,7 +81,10 @@ def deterministic_tar(src_dir: Path, dest: Path) -> None:
 
 def build_go(pin: dict, cache: Path, out: Path) -> Entry:
     name, module, version = pin["name"], pin["module"], pin["version"]
-    gobin = cache / "go" / f"{name}@{version}"
+    # -s -w: no symbol tables (smaller); -buildid= keeps the binary independent of the build machine; -X stamps the
+    # pinned commit into `--version` (the upstream build scripts do the same, go install alone prints DEVELOPMENT).
+    ldflags = " ".join(["-s -w -buildid=", *(f"-X {module}/{var}={value}" for var, value in pin.get("x", {}).items())])
+    gobin = cache / "go" / f"{name}@{version}-{hashlib.sha256(ldflags.encode()).hexdigest()[:12]}"
     binary = gobin / Path(module).name
     if not binary.exists():
         env = {
@@ -91,8 +94,7 @@ def build_go(pin: dict, cache: Path, out: Path) -> Entry:
             "GOFLAGS": "-trimpath -mod=mod",
             "GOPROXY": os.environ.get("GOPROXY", "https://proxy.golang.org"),
         }
-        # -s -w: no symbol tables (smaller); -buildid= keeps the binary independent of the build machine.
-        run(["go", "install", "-ldflags", "-s -w -buildid=", f"{module}@{version}"], env=env)
+        run(["go", "install", "-ldflags", ldflags, f"{module}@{version}"], env=env)
     dest = out / "bin" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(binary, dest)
@@ -133,7 +135,7 @@ def build_maven(pin: dict, cache: Path, out: Path, work: Path) -> Entry:
         pom.write_text(MARQUEZ_POM.format(name=name, group=group, artifact=artifact, version=version))
         # Pinned plugin version: the resolver itself is part of what makes the classpath reproducible.
         goal = f"org.apache.maven.plugins:maven-dependency-plugin:{pin['dependency_plugin']}:copy-dependencies"
-        run(["mvn", "-B", "-q", "-f", str(pom), goal, "-DincludeScope=runtime", f"-DoutputDirectory={lib}"])
+        run(["mvn", "-B", "-q", "-U", "-f", str(pom), goal, "-DincludeScope=runtime", f"-DoutputDirectory={lib}"])
         (lib.parent / ".complete").write_text(datetime.now(UTC).isoformat())
     stage = work / name
     shutil.rmtree(stage, ignore_errors=True)
