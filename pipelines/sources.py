@@ -16,6 +16,18 @@ from fnmatch import fnmatch
 from pathlib import PurePath
 from typing import Literal
 
+import pyarrow as pa
+
+# Arrow type of each registry (DuckDB) type: how landing Parquet and generated files store them.
+ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+}
+
 FileFormat = Literal["csv", "controller_csv", "parquet", "json"]
 
 

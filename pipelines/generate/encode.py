@@ -10,16 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..sources import Feed
-
-ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "DOUBLE": pa.float64(),
-    "BIGINT": pa.int64(),
-    "BOOLEAN": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-}
+from ..sources import ARROW_TYPES, Feed
 
 
 def iso_timestamps(values: pd.Series, timezone: str | None = None) -> pd.Series:

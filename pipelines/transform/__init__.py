@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from pipelines import duck
+from pipelines.lineage import DatasetRef, duckdb_dataset, file_dataset, postgres_dataset
 from pipelines.settings import Settings
 from pipelines.transform.project import (
     DBT_PROJECT_DIR,
@@ -52,16 +51,8 @@ class TransformError(RuntimeError):
     """dbt could not run at all (bad project, unreachable database); model/test failures are in the result."""
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """A dataset named per the OpenLineage naming conventions (docs/lineage.md)."""
-
-    namespace: str
-    name: str
-
-    @property
-    def uri(self) -> str:
-        return f"{self.namespace.rstrip('/')}/{self.name.lstrip('/')}"
+# Datasets are named in one place, pipelines.lineage (OpenLineage naming conventions).
+Dataset = DatasetRef
 
 
 @dataclass(frozen=True)
@@ -272,38 +263,16 @@ def _dataset_for_relation(settings: Settings, layer: str, database: str, schema:
     """OpenLineage dataset of a relation dbt wrote (openlineage-dbt gets these wrong; see docs/lineage.md)."""
     if layer == "curated":
         # A DuckLake table is its data files: DATA_PATH/<schema>/<table>/ (local dir or S3 prefix).
-        return _location_dataset(f"{duck.curated_data_path(settings)}{schema}/{table}")
+        return file_dataset(f"{duck.curated_data_path(settings)}{schema}/{table}")
     if layer == "marts":
         if settings.marts_backend == "postgres":
-            return _postgres_dataset(settings.marts_pg_dsn.get_secret_value(), schema, table)
-        return _duckdb_dataset(Path(settings.marts_path), schema, table)
-    return _duckdb_dataset(work_db_path(settings), schema, table)
-
-
-def _location_dataset(location: str) -> Dataset:
-    if location.startswith("s3://"):
-        parsed = urlparse(location)
-        return Dataset(f"s3://{parsed.netloc}", parsed.path.lstrip("/"))
-    return Dataset(f"file://{socket.gethostname()}", str(Path(location).resolve()))
-
-
-def _postgres_dataset(dsn: str, schema: str, table: str) -> Dataset:
-    params = dict(part.split("=", 1) for part in dsn.split() if "=" in part)
-    host = params.get("host", "localhost")
-    if host.startswith("/"):
-        host = socket.gethostname()
-    return Dataset(
-        f"postgres://{host}:{params.get('port', '5432')}", f"{params.get('dbname', 'postgres')}.{schema}.{table}"
-    )
-
-
-def _duckdb_dataset(path: Path, schema: str, table: str) -> Dataset:
-    path = path.resolve()
-    return Dataset(f"duckdb://{path}", f"{path.stem}.{schema}.{table}")
+            return postgres_dataset(settings.marts_pg_dsn.get_secret_value(), schema, table)
+        return duckdb_dataset(Path(settings.marts_path), schema, table)
+    return duckdb_dataset(work_db_path(settings), schema, table)
 
 
 def _source_dataset(settings: Settings, node: Any) -> Dataset:
-    return _location_dataset(duck.landing_location(settings, f"{node.source_name}__{node.name}"))
+    return file_dataset(duck.landing_location(settings, f"{node.source_name}__{node.name}"))
 
 
 def _collect(settings: Settings, manifest: Any, results: list[Any]) -> tuple[list[ModelResult], list[TestResult]]:

@@ -33,19 +33,11 @@ import pyarrow.parquet as pq
 
 from pipelines import control, storage
 from pipelines.settings import Settings
-from pipelines.sources import FEEDS, FEEDS_BY_NAME, LINEAGE_COLUMNS, Feed
+from pipelines.sources import ARROW_TYPES, FEEDS, FEEDS_BY_NAME, LINEAGE_COLUMNS, Feed
 from pipelines.validate import expectations, readers, report
 
 log = logging.getLogger(__name__)
 
-ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "DOUBLE": pa.float64(),
-    "BIGINT": pa.int64(),
-    "BOOLEAN": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-}
 MAX_BATCH_ROWS = 2_000_000  # rows per GE call (memory bound); files of one feed are grouped up to this
 REJECT_COLUMN = "_reject_reasons"
 
