@@ -111,7 +111,10 @@ def _batch_definition():
 
     import great_expectations as gx
 
-    # GE logs routine INFO lines (temporary docs dirs) at its own level; the CLI shows warnings only.
+    # GE logs routine INFO lines (temporary docs dirs) and sets INFO on some of its own loggers at import; the
+    # CLI shows warnings only, so every GE logger is put back to WARNING.
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
