@@ -17,7 +17,8 @@ lab-down: setup ## Stop the multi-node lab: no nspawn process, veth, bridge or N
 lab-status: ## List running lab hosts (all scenarios)
 	@lab/lab status
 
-lab-test: setup lab-image vagrant-validate ## molecule test for every roles/*/molecule/default (ROLES="a b" to pick)
+# The minio scenario installs from the artifact bundle, so it is built (incrementally) first.
+lab-test: setup bundle lab-image vagrant-validate ## molecule test for every roles/*/molecule/default (ROLES="a b" to pick)
 	$(UV) run --frozen lab/test-roles $(ROLES)
 
 vagrant-validate: ## Check the Vagrantfile (Debian's vagrant package)
