@@ -6,7 +6,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -18,14 +17,9 @@ import pytest
 
 from bundle.build import sha256_of
 from tests.bundle.conftest import artifact
+from tests.fixtures.net import free_port
 
 pytestmark = pytest.mark.bundle
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> int:

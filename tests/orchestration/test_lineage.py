@@ -12,6 +12,7 @@ import pytest
 
 from pipelines import lineage
 from pipelines.settings import Settings
+from tests.fixtures.net import free_port
 
 
 def _events(settings: Settings) -> list[dict]:
@@ -131,9 +132,7 @@ def test_http_transport_posts_to_the_lineage_api_with_the_token(tmp_path):
 
 
 def test_an_unreachable_lineage_backend_is_reported_not_fatal(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings = Settings(home=tmp_path, lineage_transport="http", marquez_url=f"http://127.0.0.1:{port}")
     ol = lineage.Lineage(settings)
     run_id = lineage.new_run_id()
