@@ -8,6 +8,8 @@ UV_VERSION := 0.13.9
 # externally-managed Python, PEP 668) and used from there.
 UV_HOME := $(HOME)/.local/share/cgt-lakehouse/uv
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
+# Every recipe and every program it starts (bundle/build.py, molecule, lab scripts) finds the same uv on PATH.
+export PATH := $(dir $(UV)):$(PATH)
 export UV_PYTHON ?= python3.11
 
 .PHONY: help setup demo test unit lint fmt clean
