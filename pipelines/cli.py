@@ -159,11 +159,20 @@ def _count(report, name: str) -> int:
 def ingest(paths: tuple[Path, ...]) -> None:
     """Land files (or directories of files) in the raw zone and validate them."""
     from pipelines.ingest import expand
+    from pipelines.runner import settled
 
     settings = load_settings()
-    files = expand(paths)
-    if not files:
+    found = expand(paths)
+    if not found:
         raise UsageProblem("no files found in the given path(s)")
+    files = settled(found, settings.landing_settle_seconds)
+    if len(files) < len(found):
+        err.print(
+            f"{len(found) - len(files)} file(s) changed in the last {settings.landing_settle_seconds} s (still being"
+            " written?): left for the next run"
+        )
+    if not files:
+        raise UsageProblem("every file found is still being written; run again later")
     _finish(_run_with_progress(settings, ("ingest", "validate"), "cli:ingest", paths=files))
 
 
@@ -190,7 +199,8 @@ def demo(scale: int | None) -> None:
     """Generate a data set and run the whole pipeline; writes HOME/demo/summary.json."""
     from pipelines import runner
 
-    settings = load_settings()
+    # The demo lands the files it has just written and closed itself: no settle window to wait for.
+    settings = load_settings().model_copy(update={"landing_settle_seconds": 0})
     t0 = time.perf_counter()
     report = _generate(settings, None, scale, None, None)
     generate_seconds = round(time.perf_counter() - t0, 2)
@@ -245,6 +255,10 @@ concurrency:
   pools:
     default_limit: 1   # the duckdb_writer pool: one DuckDB writer at a time
     granularity: op
+  runs:
+    tag_concurrency_limits:   # one writing run at a time; the others wait in the queue
+      - key: lakehouse/writes
+        limit: 1
 telemetry:
   enabled: false
 """

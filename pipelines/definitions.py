@@ -1,15 +1,16 @@
 """The Dagster code location (``dagster dev -m pipelines.definitions``; the dagster role points its workspace here).
 
 Assets: ``raw_files`` (ingest) -> ``landing/<feed>`` (validation, GE checks) -> every dbt seed and model (dbt tests
-as checks; marts are the ``dbt_marts`` group). The ``new_landing_files`` sensor lands new files within a minute,
-the ``nightly`` schedule runs everything at 02:00 UTC. See docs/orchestration.md.
+as checks; marts are the ``dbt_marts`` group). The ``new_landing_files`` sensor takes new files through to the
+marts within a minute or two, the ``nightly`` schedule runs everything at 02:00 UTC; run-status sensors emit the
+parent ``lakehouse.run`` lineage events. See docs/orchestration.md.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs import dbt, ingest, schedules
+from pipelines.defs import dbt, ingest, lineage, schedules
 from pipelines.defs.resources import LakehouseResource
 
 
@@ -17,8 +18,8 @@ from pipelines.defs.resources import LakehouseResource
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[ingest.raw_files, ingest.landing, dbt.dbt_models],
-        jobs=[ingest.ingest_job, schedules.nightly_job],
-        sensors=[ingest.new_landing_files],
+        jobs=[ingest.ingest_job, schedules.pipeline_job],
+        sensors=[ingest.new_landing_files, *lineage.SENSORS],
         schedules=[schedules.nightly],
         resources={"lakehouse": LakehouseResource()},
     )

@@ -18,6 +18,11 @@ def _packaged_or_checkout(packaged: str, checkout: str) -> Path:
     return inside if inside.is_dir() else _CHECKOUT / checkout
 
 
+def is_packaged(path: Path) -> bool:
+    """True when ``path`` was installed with the package (a wheel), not a checkout's directory."""
+    return path.resolve().is_relative_to(_PACKAGE)
+
+
 DBT_PROJECT_DIR = _packaged_or_checkout("_dbt", "dbt")
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 SUITES_DIR = _packaged_or_checkout("_great_expectations", "great_expectations")

@@ -122,11 +122,28 @@ def duckdb_writer_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECON
 
 
 def landing_files(settings: Settings) -> list[Path]:
-    """Every file under the landing directory (hidden files skipped), in a stable order."""
+    """Every settled file under the landing directory (hidden files skipped), in a stable order.
+
+    Settled: unchanged for ``landing_settle_seconds``; a file an instrument is still writing waits for the next
+    scan (the sensor, the schedule and ``lakehouse run`` all list the landing directory through here).
+    """
     from pipelines.ingest import expand
 
     root = Path(settings.landing_dir)
-    return expand([root]) if root.is_dir() else []
+    return settled(expand([root]) if root.is_dir() else [], settings.landing_settle_seconds)
+
+
+def settled(paths: Sequence[Path], settle_seconds: float, now: float | None = None) -> list[Path]:
+    """The files of ``paths`` not modified in the last ``settle_seconds`` (vanished files are left out)."""
+    horizon = (time.time() if now is None else now) - settle_seconds
+    out = []
+    for p in paths:
+        try:
+            if settle_seconds <= 0 or p.stat().st_mtime <= horizon:
+                out.append(p)
+        except FileNotFoundError:
+            continue
+    return out
 
 
 # --- stages -----------------------------------------------------------------------------------------

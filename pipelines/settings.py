@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     # --- local state ------------------------------------------------------------------------------
     home: Path = Field(Path(".lakehouse"), description="Root for all embedded state (created on demand).")
     landing_dir: Path | None = Field(None, description="Where instrument/LIMS exports land. Default: HOME/landing.")
+    landing_settle_seconds: int = Field(
+        10,
+        ge=0,
+        description="A file found in the landing directory is taken only once unchanged this long (still being written"
+        " otherwise).",
+    )
 
     # --- raw zone (immutable, content-addressed) ---------------------------------------------------
     raw_backend: Literal["local", "s3"] = Field("local", description="Raw zone storage: local directory or S3 API.")

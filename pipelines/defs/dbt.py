@@ -20,11 +20,25 @@ from pipelines.defs.resources import DUCKDB_WRITER_POOL, TRANSIENT_RETRY, Lakeho
 
 @cache
 def manifest_path() -> Path:
-    from pipelines.transform import prepare_manifest
-    from pipelines.transform.project import DBT_PROJECT_DIR
+    """The dbt manifest the asset definitions are built from.
 
-    path = DBT_PROJECT_DIR / "target" / "manifest.json"
-    return path if path.is_file() else prepare_manifest()
+    A checkout keeps it in ``dbt/target``. An installed wheel is read-only (a root-owned release under
+    ProtectSystem=strict), so there it lives under ``HOME/dbt/manifest/<parse fingerprint>/``: one per dbt
+    project version, prepared by the dagster role at install time (loading the definitions once as the service
+    user), so a release switch never reads another release's manifest.
+    """
+    from pipelines.paths import DBT_PROJECT_DIR, is_packaged
+    from pipelines.settings import Settings
+    from pipelines.transform import prepare_manifest
+    from pipelines.transform.project import parse_fingerprint
+
+    if not is_packaged(DBT_PROJECT_DIR):
+        path = DBT_PROJECT_DIR / "target" / "manifest.json"
+        return path if path.is_file() else prepare_manifest()
+    settings = Settings()
+    target = Path(settings.home).resolve() / "dbt" / "manifest" / parse_fingerprint(settings)[:16]
+    path = target / "manifest.json"
+    return path if path.is_file() else prepare_manifest(settings, target)
 
 
 class LakehouseDbtTranslator(DagsterDbtTranslator):

@@ -2,13 +2,13 @@
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines import runner
 from pipelines.defs.resources import TRANSIENT_RETRY, LakehouseResource
+from pipelines.defs.schedules import WRITES_TAG, pipeline_job
 from pipelines.sources import FEEDS
 
 GROUP = "ingest"
@@ -95,30 +95,31 @@ def landing(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.key_prefixes("landing"),
-    description="Land and validate new files (what the sensor launches).",
+    tags=WRITES_TAG,
+    description="Land and validate new files only (marts wait for the next pipeline run).",
 )
 
 
-SETTLE_SECONDS = 10  # a file still being written (changed in the last 10 s) waits for the next tick
-
-
 def _scan(settings) -> dict[str, list[int]]:
-    """Settled files in the landing directory: path -> [size, mtime_ns]."""
-    horizon = time.time_ns() - SETTLE_SECONDS * 1_000_000_000
+    """Settled files in the landing directory (``landing_settle_seconds``): path -> [size, mtime_ns]."""
     found = {}
     for p in runner.landing_files(settings):
-        stat = p.stat()
-        if stat.st_mtime_ns <= horizon:
-            found[str(p)] = [stat.st_size, stat.st_mtime_ns]
+        try:
+            stat = p.stat()
+        except FileNotFoundError:
+            continue
+        found[str(p)] = [stat.st_size, stat.st_mtime_ns]
     return found
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=pipeline_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_landing_files(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
-    """Every 30 s: files that appeared (or changed) in the landing directory since the last tick → one run.
+    """Every 30 s: files that appeared (or changed) in the landing directory since the last tick → one run of
+    ``pipeline_job``: they are landed, validated, transformed and published to the marts.
 
-    Within a minute of a file settling it is landed and validated. The cursor holds what was seen, so a file is
-    requested once; landing the same bytes twice would only be recorded as a duplicate anyway.
+    A file changed within ``landing_settle_seconds`` waits for the next tick. The cursor holds what was seen, so a
+    file is requested once; the run key makes a repeated request a no-op, and runs wait in the instance queue
+    (one writing run at a time) rather than being dropped.
     """
     seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
     now = _scan(lakehouse.settings())

@@ -107,13 +107,13 @@ def _target_dir(settings: Settings | None) -> Path:
     return (Path(settings.home) / "dbt" / "target").resolve()
 
 
-def prepare_manifest(settings: Settings | None = None) -> Path:
-    """Run ``dbt parse`` into the project's target dir and return the path of its ``manifest.json``.
+def prepare_manifest(settings: Settings | None = None, target: Path | None = None) -> Path:
+    """Run ``dbt parse`` into ``target`` (default: the project's target dir) and return its ``manifest.json``.
 
     For dagster-dbt at build/deploy time (no database is touched). ``build`` parses in-process instead (see
     ``_manifest``): dbt cannot run generic tests from a manifest re-read from JSON.
     """
-    target = _target_dir(None)
+    target = target or _target_dir(None)
     _parse(settings or Settings(), target)
     return target / "manifest.json"
 

@@ -42,6 +42,7 @@ def test_ingest_quarantines_bad_files_with_reasons_and_keeps_their_bytes(tmp_pat
     files = _bad_files(tmp_path / "incoming")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
     env["LAKEHOUSE_HOME"] = str(tmp_path / "home")
+    env["LAKEHOUSE_LANDING_SETTLE_SECONDS"] = "0"  # the files were written and closed just above
     cli = [sys.executable, "-m", "pipelines.cli"]
     result = subprocess.run([*cli, "ingest", str(tmp_path / "incoming")], capture_output=True, text=True, env=env)
     assert "Traceback" not in result.stderr

@@ -53,6 +53,62 @@ def test_nightly_schedule_and_sensor(defs):
     sensor = defs.resolve_sensor_def("new_landing_files")
     assert sensor.minimum_interval_seconds <= 60
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # Sensor runs take new files all the way to the marts, one writing run at a time (queued, not dropped).
+    assert sensor.job_name == nightly.job_name == "pipeline_job"
+    job = defs.resolve_job_def("pipeline_job")
+    assert job.tags == {"lakehouse/writes": "duckdb"}
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        k.to_user_string() for k in defs.resolve_all_asset_keys()
+    }
+
+
+def test_settle_window_applies_to_every_landing_scan(tmp_path, monkeypatch):
+    from pipelines import runner
+    from pipelines.settings import Settings
+
+    monkeypatch.setenv("LAKEHOUSE_LANDING_SETTLE_SECONDS", "30")
+    settings = Settings(home=tmp_path / "home")
+    old = _landed(settings.home, "batches_2026-01.csv", age_s=31)
+    _landed(settings.home, "batches_2026-02.csv", age_s=5)
+    assert runner.landing_files(settings) == [old]
+    assert runner.settled([old, tmp_path / "vanished.csv"], 30) == [old]
+
+
+def test_parent_lineage_events_for_dagster_runs(tmp_path):
+    from pipelines.defs import lineage as defs_lineage
+
+    home = tmp_path / "home"
+    lakehouse = resources.LakehouseResource(home=str(home))
+
+    @dg.op
+    def noop():
+        return 1
+
+    @dg.job
+    def tiny():
+        noop()
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = tiny.execute_in_process(instance=instance)
+    run = instance.get_run_by_id(result.run_id)
+    for sensor, event in (
+        (defs_lineage.lineage_run_start, result.get_run_success_event()),
+        (defs_lineage.lineage_run_complete, result.get_run_success_event()),
+    ):
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=event,
+            dagster_instance=instance,
+            dagster_run=run,
+            resources={"lakehouse": lakehouse},
+        )
+        sensor(ctx)
+    events = [json.loads(line) for line in (home / "lineage" / "events.jsonl").read_text().splitlines()]
+    assert [(e["eventType"], e["job"]["name"], e["run"]["runId"]) for e in events] == [
+        ("START", "lakehouse.run", result.run_id),
+        ("COMPLETE", "lakehouse.run", result.run_id),
+    ]
+    assert events[0]["eventTime"] <= events[1]["eventTime"]
 
 
 def test_dbt_assets_run_in_the_duckdb_writer_pool_with_retries(defs):
@@ -85,7 +141,8 @@ def _landed(home: Path, name: str, age_s: float) -> Path:
     return path
 
 
-def test_sensor_requests_new_settled_files_once(tmp_path):
+def test_sensor_requests_new_settled_files_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_LANDING_SETTLE_SECONDS", "10")
     home = tmp_path / "home"
     lakehouse = resources.LakehouseResource(home=str(home))
     old = _landed(home, "batches_2026-01.csv", age_s=120)
