@@ -66,7 +66,7 @@ def _run_with_progress(settings: Settings, stages, trigger: str, **kw):
     """runner.run with a bar over the stages and, while ingesting, one over the files."""
     from pipelines import runner
 
-    ordered = [s for s in runner.STAGES if s in stages]
+    ordered = [s for s in runner.ALL_STAGES if s in stages]
     with _progress() as progress:
         overall = progress.add_task("pipeline", total=len(ordered))
         files = None
@@ -98,6 +98,8 @@ def _print_summary(summary) -> None:
         out.print(f"  landing rows: {sum(summary.rows_per_landing.values())} in {len(summary.rows_per_landing)} feeds")
     if summary.curated_tables or summary.mart_tables:
         out.print(f"  curated tables: {len(summary.curated_tables)}, mart tables: {len(summary.mart_tables)}")
+    if summary.transform_skipped:
+        out.print(f"  transform skipped: {summary.transform_skipped}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.stage_seconds.items())
     out.print(f"  stages: {timings}; lineage events: {summary.lineage_events}")
     if summary.lineage_undelivered:
@@ -185,12 +187,18 @@ def ingest(paths: tuple[Path, ...]) -> None:
     help="Run only these stages (repeatable). Default: all.",
 )
 @click.option("--select", help="dbt selector for the transform stage, e.g. 'marts.spc+'.")
-def run_cmd(stages: tuple[str, ...], select: str | None) -> None:
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild every curated table and mart from all landing files (default: only what new data touches).",
+)
+def run_cmd(stages: tuple[str, ...], select: str | None, full_refresh: bool) -> None:
     """Run the pipeline (all stages, or a selection) on what is in the landing directory."""
     from pipelines import runner
 
     settings = load_settings()
-    _finish(_run_with_progress(settings, stages or runner.STAGES, "cli:run", select=select))
+    trigger = "cli:run --full-refresh" if full_refresh else "cli:run"
+    _finish(_run_with_progress(settings, stages or runner.STAGES, trigger, select=select, full_refresh=full_refresh))
 
 
 @cli.command()
@@ -219,6 +227,22 @@ def demo(scale: int | None) -> None:
         )
     _finish(summary)
     out.print(f"summary: {path} (wall time {extra['wall_seconds']:.1f}s)")
+
+
+@cli.command()
+def maintain() -> None:
+    """Expire curated snapshots older than the retention and delete unreferenced files (nightly housekeeping)."""
+    from pipelines import runner
+
+    settings = load_settings()
+    summary = _run_with_progress(settings, (runner.MAINTAIN,), "cli:maintain")
+    done = summary._results.get(runner.MAINTAIN) or {}
+    if done:
+        out.print(
+            f"expired {done['snapshots_expired']} of {done['snapshots_before']} snapshots older than "
+            f"{done['retention_days']} days; deleted {done['files_deleted']} files"
+        )
+    _finish(summary)
 
 
 @cli.command()

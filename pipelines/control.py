@@ -66,7 +66,21 @@ file_outcomes_t = sa.Table(
     sa.CheckConstraint("outcome IN ('accepted', 'quarantined', 'duplicate')", name="file_outcomes_outcome"),
 )
 
-APPEND_ONLY_TABLES = ("ingest_manifest", "file_outcomes")
+file_checks_t = sa.Table(
+    "file_checks",
+    metadata_obj,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("original_path", sa.Text, nullable=False, index=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("manifest_seq", sa.Integer, sa.ForeignKey("ingest_manifest.seq"), nullable=False),
+    sa.Column("full_rehash", sa.Boolean, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("hashed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("ingest_manifest", "file_outcomes", "file_checks")
 
 
 class ControlError(RuntimeError):
@@ -176,6 +190,11 @@ def add_manifest_row(conn: sa.Connection, row: dict[str, Any]) -> int:
     return int(conn.execute(ingest_manifest.insert().values(**row)).inserted_primary_key[0])
 
 
+def add_checks(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(file_checks_t.insert(), rows)
+
+
 def add_outcome(conn: sa.Connection, row: dict[str, Any]) -> int:
     if row["outcome"] not in OUTCOMES:
         raise ValueError(f"unknown outcome {row['outcome']!r}")
@@ -192,6 +211,42 @@ def _latest_outcomes() -> sa.Subquery:
         .subquery()
     )
     return sa.select(file_outcomes_t).join(latest, file_outcomes_t.c.seq == latest.c.seq).subquery("latest_outcome")
+
+
+def latest_checks(eng: Engine) -> dict[str, dict[str, Any]]:
+    """Per landing path, its newest check (size, mtime_ns, sha256, manifest_seq): what ingest may skip."""
+    c = file_checks_t
+    newest = sa.select(sa.func.max(c.c.seq)).group_by(c.c.original_path)
+    q = sa.select(c).where(c.c.seq.in_(newest))
+    with eng.connect() as conn:
+        return {r["original_path"]: dict(r) for r in conn.execute(q).mappings()}
+
+
+def last_full_rehash(eng: Engine) -> datetime | None:
+    """When the newest full re-hash of the landing files ran (None: never)."""
+    c = file_checks_t
+    with eng.connect() as conn:
+        return _utc(conn.execute(sa.select(sa.func.max(c.c.hashed_at)).where(c.c.full_rehash)).scalar())
+
+
+def max_accepted_seq(eng: Engine) -> int:
+    """The newest ``accepted`` outcome's seq (0: none yet): grows whenever landing data is added."""
+    o = file_outcomes_t
+    with eng.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(o.c.seq)).where(o.c.outcome == "accepted")).scalar() or 0)
+
+
+def accepted_feeds_since(eng: Engine, seq: int) -> set[str]:
+    """Feeds with an ``accepted`` outcome newer than ``seq`` (their landing data changed since)."""
+    o, m = file_outcomes_t, ingest_manifest
+    q = (
+        sa.select(m.c.feed)
+        .distinct()
+        .select_from(o.join(m, o.c.manifest_seq == m.c.seq))
+        .where(o.c.outcome == "accepted", o.c.seq > seq, m.c.feed.is_not(None))
+    )
+    with eng.connect() as conn:
+        return {r[0] for r in conn.execute(q)}
 
 
 def pending(eng: Engine) -> list[dict[str, Any]]:

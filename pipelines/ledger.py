@@ -74,9 +74,15 @@ class LedgerEntry:
     outputs: list[dict[str, Any]] = field(default_factory=list)  # {"dataset", "rows"}
     verdicts: list[dict[str, Any]] = field(default_factory=list)  # {"file", "sha256", "outcome", "reason"}
     error: str | None = None
+    # What else the run decided or did, by topic: "ingest" (full re-hash), "transform" (its input state, or why
+    # it was skipped), "maintenance" (snapshots expired, files deleted). Absent when empty.
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def detail(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "outputs": self.outputs, "verdicts": self.verdicts, "error": self.error}
+        out = {"inputs": self.inputs, "outputs": self.outputs, "verdicts": self.verdicts, "error": self.error}
+        if self.notes:
+            out["notes"] = self.notes
+        return out
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -144,6 +150,22 @@ def rows(engine: Engine) -> list[dict[str, Any]]:
         d["detail"] = json.loads(d["detail"])
         out.append(d)
     return out
+
+
+def last_note(engine: Engine, topic: str) -> tuple[str, dict[str, Any]] | None:
+    """(run id, note) of the newest succeeded ledger row carrying a note on ``topic``, or None."""
+    q = (
+        sa.select(run_ledger.c.run_id, run_ledger.c.detail)
+        .where(run_ledger.c.event == "succeeded", run_ledger.c.detail.like(f'%"{topic}":%'))
+        .order_by(run_ledger.c.seq.desc())
+        .limit(50)
+    )
+    with engine.connect() as conn:
+        for run_id, detail in conn.execute(q):
+            note = json.loads(detail).get("notes", {}).get(topic)
+            if note is not None:
+                return run_id, note
+    return None
 
 
 def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:

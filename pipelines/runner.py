@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import ledger, lineage
+from pipelines.resources import Resources
 from pipelines.settings import Settings
 
 STAGES: tuple[str, ...] = ("ingest", "validate", "transform", "publish")
+# Not part of a default run: the nightly housekeeping (DuckLake snapshot expiry and file cleanup).
+MAINTAIN = "maintain"
+ALL_STAGES: tuple[str, ...] = (*STAGES, MAINTAIN)
 LOCK_WAIT_SECONDS = 30 * 60
 # landed = new manifest rows; each ends accepted, quarantined or duplicate. unchanged = re-scanned, same path and
 # bytes as before (nothing written); failed = could not be read (stays in the landing directory, reported).
@@ -58,11 +62,13 @@ class RunSummary:
     dbt_tests: dict[str, int] = field(default_factory=dict)  # pass / fail / warn / error / skipped counts
     lineage_events: int = 0
     lineage_undelivered: int = 0
+    transform_skipped: str | None = None  # why transform had nothing to do (nothing new since a run)
     error: str | None = None
     # Ledger material, not printed in the summary.
     _inputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _verdicts: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _results: dict[str, Any] = field(default_factory=dict, repr=False)  # stage -> its owner's result object
+    _notes: dict[str, Any] = field(default_factory=dict, repr=False)  # ledger notes by topic (LedgerEntry.notes)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -80,15 +86,6 @@ def _now() -> datetime:
 
 def _iso(ts: datetime) -> str:
     return ts.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def control_engine(settings: Settings):
-    """The control database (ING's ``pipelines.control.engine``) with the ledger table in place."""
-    from pipelines import control
-
-    engine = control.engine(settings)
-    ledger.ensure_schema(engine)
-    return engine
 
 
 @contextmanager
@@ -154,19 +151,21 @@ INGEST_CHUNK = 16  # files per land() call: lets the CLI show progress; each fil
 
 
 def stage_ingest(
-    settings: Settings,
+    res: Resources,
     summary: RunSummary,
     ol: lineage.Lineage,
     paths: Sequence[Path] | None = None,
     on_progress: Progress | None = None,
 ) -> list[Any]:
-    from pipelines.ingest import land
+    from pipelines.ingest import full_rehash_due, land
 
-    files = list(paths) if paths is not None else landing_files(settings)
+    files = list(paths) if paths is not None else landing_files(res.settings)
+    # A full re-hash covers the whole landing directory, so only a run over all of it does one.
+    full_rehash = paths is None and full_rehash_due(res)
     with ol.step("lakehouse.ingest", summary.run_id) as step:
         landed: list[Any] = []
         for start in range(0, len(files), INGEST_CHUNK):
-            landed += land(settings, files[start : start + INGEST_CHUNK], summary.run_id)
+            landed += land(res, files[start : start + INGEST_CHUNK], summary.run_id, full_rehash=full_rehash)
             if on_progress:
                 on_progress("ingest", min(start + INGEST_CHUNK, len(files)), len(files))
         recorded = [f for f in landed if f.recorded and f.outcome != "failed"]
@@ -182,14 +181,21 @@ def stage_ingest(
             summary.files["landed"] += 1
             summary.files["duplicate"] += f.outcome == "duplicate"
             summary._inputs.append({"file": f.source_path, "sha256": f.sha256, "size": f.size, "raw": f.raw_uri})
+    if full_rehash:
+        hashed = sum(1 for f in landed if f.outcome != "failed")
+        summary._notes["ingest"] = {"full_rehash": True, "files_hashed": hashed}
     return landed
 
 
-def stage_validate(settings: Settings, summary: RunSummary, ol: lineage.Lineage) -> list[Any]:
+def stage_validate(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> list[Any]:
+    from pipelines import control
+
+    if not control.pending(res.control):
+        return []  # nothing landed and unvalidated: no step, no lineage events (and no GE/pandas import)
     from pipelines.validate import validate_pending
 
     with ol.step("lakehouse.validate", summary.run_id) as step:
-        verdicts = validate_pending(settings, summary.run_id)
+        verdicts = validate_pending(res, summary.run_id)
         step.inputs = [lineage.file_dataset(v.raw_uri, assertions=v.assertions) for v in verdicts]
         step.outputs = [lineage.file_dataset(v.landing_uri, rows=v.rows_accepted) for v in verdicts if v.landing_uri]
     for v in verdicts:
@@ -215,21 +221,82 @@ def stage_validate(settings: Settings, summary: RunSummary, ol: lineage.Lineage)
     return verdicts
 
 
-def stage_transform(settings: Settings, summary: RunSummary, ol: lineage.Lineage, select: str | None = None) -> Any:
+def transform_state(res: Resources) -> dict[str, Any]:
+    """What a transform's output depends on: the dbt project, code and settings (``config``, hashed), and the
+    newest accepted file outcome (``accepted_seq``). Equal states give equal curated tables and marts."""
+    import hashlib
+
+    from pipelines import control
+    from pipelines.transform.project import dbt_env, parse_fingerprint
+
+    digest = hashlib.sha256(parse_fingerprint(res.settings).encode())
+    digest.update(ledger.package_version().encode())
+    digest.update(json.dumps(dbt_env(res.settings), sort_keys=True).encode())
+    return {"config": digest.hexdigest(), "accepted_seq": control.max_accepted_seq(res.control)}
+
+
+def plan_transform(res: Resources, select: str | None, full_refresh: bool) -> tuple[str | None, str | None]:
+    """(dbt selector, reason to skip) for this run's transform; see docs/performance.md "Incremental runs".
+
+    An explicit ``select`` or ``full_refresh`` is done as asked. Otherwise the last succeeded transform's state
+    (ledger note) decides: the same state -> skip (nothing new); the same project, code and settings -> only
+    the models downstream of feeds that got accepted files since (``source:<system>.<entity>+``); else all.
+    """
+    from pipelines import control
+    from pipelines.sources import FEEDS_BY_NAME
+
+    if select or full_refresh:
+        return select, None
+    last = ledger.last_note(res.control, "transform")
+    if last is None:
+        return None, None
+    last_run, note = last
+    state = transform_state(res)
+    if note.get("state") == state:
+        return None, f"nothing new since run {last_run}"
+    if note.get("state", {}).get("config") != state["config"]:
+        return None, None
+    feeds = control.accepted_feeds_since(res.control, note["state"]["accepted_seq"])
+    changed = [FEEDS_BY_NAME[f] for f in feeds if f in FEEDS_BY_NAME]
+    sources = sorted(f"source:{feed.system}.{feed.entity}+" for feed in changed)
+    return " ".join(sources) or None, None
+
+
+def stage_transform(
+    res: Resources,
+    summary: RunSummary,
+    ol: lineage.Lineage,
+    select: str | None = None,
+    full_refresh: bool = False,
+) -> Any:
     """dbt build (seeds, staging, intermediate, curated, marts + tests). Marts are written by dbt straight into
-    the marts database, so the mart models' results are the publication (``publish`` has nothing left to do)."""
+    the marts database, so the mart models' results are the publication (``publish`` has nothing left to do).
+
+    Incremental (ADR 0141): skipped when nothing was accepted since the last transform, narrowed to the models
+    downstream of the feeds that changed; the big curated and mart models take only new landing files."""
     from pipelines import transform
 
     started = _now()
-    with duckdb_writer_lock(settings):
-        result = transform.build(settings, summary.run_id, select=select)
+    with duckdb_writer_lock(res.settings):
+        chosen, skip = plan_transform(res, select, full_refresh)
+        if skip:
+            summary.transform_skipped = skip
+            summary._notes["transform"] = {"state": transform_state(res), "skipped": skip}
+            return None
+        state = transform_state(res)
+        from pipelines.validate import ensure_schema_files
+
+        ensure_schema_files(res)  # dbt reads every feed's landing glob: never an empty one
+        result = transform.build(res, summary.run_id, select=chosen, full_refresh=full_refresh)
     _record_models(summary, ol, result, started)
     if not result.success:
         raise RunError(f"dbt build failed: {result.error}")
+    if not select:  # the whole project is current as of `state` (an explicit selection may leave some stale)
+        summary._notes["transform"] = {"state": state, "select": chosen, "full_refresh": full_refresh}
     return result
 
 
-def stage_publish(settings: Settings, summary: RunSummary, ol: lineage.Lineage) -> Any:
+def stage_publish(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> Any:
     """Separate mart publication, if the transform package has one (it does not today: see stage_transform)."""
     from pipelines import transform
 
@@ -237,10 +304,20 @@ def stage_publish(settings: Settings, summary: RunSummary, ol: lineage.Lineage) 
     if publish is None:
         return None
     started = _now()
-    with duckdb_writer_lock(settings):
-        result = publish(settings, summary.run_id)
+    with duckdb_writer_lock(res.settings):
+        result = publish(res, summary.run_id)
     _record_models(summary, ol, result, started)
     return result
+
+
+def stage_maintain(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> dict[str, Any]:
+    """Expire curated snapshots past the retention and delete unreferenced files (pipelines.maintenance)."""
+    from pipelines.maintenance import expire_snapshots
+
+    with ol.step("lakehouse.maintain", summary.run_id), duckdb_writer_lock(res.settings):
+        done = expire_snapshots(res)
+    summary._notes["maintenance"] = done
+    return done
 
 
 def _record_models(summary: RunSummary, ol: lineage.Lineage, result: Any, started: datetime) -> None:
@@ -279,12 +356,13 @@ def _record_models(summary: RunSummary, ol: lineage.Lineage, result: Any, starte
 
 
 def run(
-    settings: Settings,
+    settings: Settings | Resources,
     stages: Sequence[str] = STAGES,
     trigger: str = "cli",
     *,
     paths: Sequence[Path] | None = None,
     select: str | None = None,
+    full_refresh: bool = False,
     run_id: str | None = None,
     own_parent: bool = True,
     on_stage: Callable[[str, str], None] | None = None,
@@ -292,22 +370,26 @@ def run(
 ) -> RunSummary:
     """Run ``stages`` in pipeline order; returns the summary (``status`` failed + ``error`` if a stage raised).
 
-    ``paths`` limits ingest to these files (default: everything under the landing directory); ``select`` is a dbt
-    selector for transform. ``on_stage(stage, "start"|"done"|"failed")`` and ``on_progress(stage, done, total)``
-    let the CLI show progress.
+    ``settings`` may be the caller's :class:`Resources` (a Dagster code server keeps one); else one is built for
+    this run and passed to every stage. ``paths`` limits ingest to these files (default: everything under the
+    landing directory); ``select`` is a dbt selector for transform; ``full_refresh`` rebuilds every curated
+    table and mart from all landing files instead of only what is new. ``on_stage(stage, "start"|"done"|
+    "failed")`` and ``on_progress(stage, done, total)`` let the CLI show progress.
     ``own_parent=False`` when the caller runs several ``run()`` calls under one run id (a Dagster run: one call
     per step): the steps' lineage events then point at that run id without a START/COMPLETE of their own.
     """
-    unknown = [s for s in stages if s not in STAGES]
+    unknown = [s for s in stages if s not in ALL_STAGES]
     if unknown:
-        raise RunError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
-    ordered = [s for s in STAGES if s in stages]
+        raise RunError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(ALL_STAGES)}")
+    ordered = [s for s in ALL_STAGES if s in stages]
+    res = Resources.of(settings)
+    settings = res.settings
     Path(settings.home).mkdir(parents=True, exist_ok=True)
     started = _now()
     summary = RunSummary(
         run_id=run_id or lineage.new_run_id(), trigger=trigger, started_at=_iso(started), stages=ordered
     )
-    engine = control_engine(settings)
+    engine = res.control
     entry = ledger.LedgerEntry(
         run_id=summary.run_id,
         trigger=trigger,
@@ -318,15 +400,16 @@ def run(
         git_commit=ledger.git_commit(),
     )
     ledger.append(engine, entry)
-    ol = lineage.Lineage(settings)
+    ol = res.lineage()
     if own_parent:
         ol.emit(lineage.RunState.START, lineage.PARENT_JOB, summary.run_id, job_type="JOB")
 
     stage_fns: dict[str, Callable[[], Any]] = {
-        "ingest": lambda: stage_ingest(settings, summary, ol, paths, on_progress),
-        "validate": lambda: stage_validate(settings, summary, ol),
-        "transform": lambda: stage_transform(settings, summary, ol, select),
-        "publish": lambda: stage_publish(settings, summary, ol),
+        "ingest": lambda: stage_ingest(res, summary, ol, paths, on_progress),
+        "validate": lambda: stage_validate(res, summary, ol),
+        "transform": lambda: stage_transform(res, summary, ol, select, full_refresh),
+        "publish": lambda: stage_publish(res, summary, ol),
+        MAINTAIN: lambda: stage_maintain(res, summary, ol),
     }
     current = ""
     try:
@@ -362,6 +445,7 @@ def run(
     entry.outputs = summary.outputs()
     entry.verdicts = summary._verdicts
     entry.error = summary.error
+    entry.notes = summary._notes
     ledger.append(engine, entry)
     return summary
 
@@ -381,11 +465,11 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if not isinstance(exc, RunError) else first
 
 
-def status_report(settings: Settings, limit: int = 10) -> dict[str, Any]:
+def status_report(settings: Settings | Resources, limit: int = 10) -> dict[str, Any]:
     """What ``lakehouse status`` shows: last runs (ledger), outcome counts, quarantine, every file's outcome."""
     from pipelines import control
 
-    engine = control_engine(settings)
+    engine = Resources.of(settings).control
     files = control.file_outcomes(engine)
     return {
         "runs": ledger.runs(engine, limit=limit),

@@ -72,6 +72,20 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the control store. Default: sqlite:///HOME/control.sqlite."
     )
 
+    # --- incremental runs and housekeeping ---------------------------------------------------------
+    rehash_interval_days: int = Field(
+        7,
+        ge=0,
+        description="Days between full re-hashes of the landing files (0: every run); between them a file whose "
+        "path, size and mtime are unchanged is not read again.",
+    )
+    snapshot_retention_days: int = Field(
+        30,
+        ge=0,
+        description="DuckLake time travel kept (days): older curated snapshots are expired and their unreferenced "
+        "data files deleted by `lakehouse maintain` (the nightly job).",
+    )
+
     # --- lineage -----------------------------------------------------------------------------------
     lineage_transport: Literal["file", "http", "none"] = Field("file", description="OpenLineage transport.")
     lineage_file: Path | None = Field(None, description="JSONL event file. Default: HOME/lineage/events.jsonl.")

@@ -12,6 +12,9 @@ together. The raw object itself stays where it is.
 
 Lake: derived files (landing/rejected Parquet), written to ``LAKEHOUSE_LAKE_DIR`` or ``s3://LAKEHOUSE_LAKE_BUCKET``.
 Lake files may be replaced (re-validation rewrites a file's landing Parquet); only the raw zone is immutable.
+
+The three stores of a run are built once, by ``pipelines.resources.Resources`` (``raw``, ``quarantine``, ``lake``),
+over one S3 client.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.resources import Resources
 
 CHUNK = 1 << 20
 
@@ -207,37 +213,19 @@ class S3Store(Store):
         self._put(key, data, hashlib.sha256(data).hexdigest(), overwrite=overwrite)
 
 
-# --- the three stores the pipeline uses -------------------------------------------------------------
-
-
-def raw_store(settings: Settings) -> Store:
-    if settings.raw_backend == "s3":
-        return S3Store(s3_client(settings), settings.raw_bucket)
-    return LocalStore(Path(settings.raw_dir), read_only_objects=True)
-
-
-def quarantine_store(settings: Settings) -> Store:
-    if settings.raw_backend == "s3":
-        return S3Store(s3_client(settings), settings.quarantine_bucket)
-    return LocalStore(Path(settings.home) / "quarantine", read_only_objects=True)
-
-
-def lake_store(settings: Settings) -> Store:
-    if settings.lake_backend == "s3":
-        return S3Store(s3_client(settings), settings.lake_bucket)
-    return LocalStore(Path(settings.lake_dir), read_only_objects=False)
+# --- quarantine -----------------------------------------------------------------------------------
 
 
 def quarantine(
-    settings: Settings, raw_key_: str, feed: str | None, sha256: str, original_name: str, reason: dict[str, Any]
+    res: Resources, raw_key_: str, feed: str | None, sha256: str, original_name: str, reason: dict[str, Any]
 ) -> str:
     """Copy a raw object into quarantine with its reason; returns the copy's URI. Idempotent: an existing copy
     (same bytes, by construction of the key) is left as it is."""
-    store = quarantine_store(settings)
+    store = res.quarantine
     safe_name = Path(original_name).name or "file"
     key = f"{feed or '_unknown'}/{sha256}/{safe_name}"
     if not store.exists(key):
-        data = raw_store(settings).read_bytes(raw_key_)
+        data = res.raw.read_bytes(raw_key_)
         if hashlib.sha256(data).hexdigest() != sha256:
             raise StorageError(f"raw object {raw_key_} does not match its SHA-256: raw zone damaged")
         store.put_bytes(key, data, overwrite=False)

@@ -1,4 +1,8 @@
-"""The one resource every asset uses: runs pipeline stages through ``pipelines.runner`` (the CLI's code path)."""
+"""The one resource every asset uses: runs pipeline stages through ``pipelines.runner`` (the CLI's code path).
+
+It wraps the same :class:`pipelines.resources.Resources` object a CLI run builds (stores, S3 client, control
+engine, lineage transport), one per settings for the life of the code server, so every run reuses them.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines import runner
+from pipelines.resources import Resources
 from pipelines.settings import Settings
 
 # Transient = worth retrying: a lock held by another writer, a dropped connection, a timeout. Data and code
@@ -43,18 +48,27 @@ def trigger_of(context: dg.AssetExecutionContext) -> str:
     return f"dagster:manual:{user}" if user else "dagster:manual"
 
 
+_BUILT: dict[str | None, Resources] = {}  # home override -> the resources built for it (one per process)
+
+
 class LakehouseResource(dg.ConfigurableResource):
     """Settings come from LAKEHOUSE_* (the env file the dagster role renders); ``home`` overrides for tests."""
 
     home: str | None = None
 
+    def resources(self) -> Resources:
+        """The pipeline's resources, built once per process from the settings and reused by every run."""
+        if self.home not in _BUILT:
+            _BUILT[self.home] = Resources(Settings(home=self.home) if self.home else Settings())
+        return _BUILT[self.home]
+
     def settings(self) -> Settings:
-        return Settings(home=self.home) if self.home else Settings()
+        return self.resources().settings
 
     def run_stages(self, context: dg.AssetExecutionContext, stages: Sequence[str], **kw: Any) -> runner.RunSummary:
         """Run ``stages`` under this Dagster run's id; raise so Dagster retries only transient failures."""
         summary = runner.run(
-            self.settings(), stages, trigger_of(context), run_id=context.run.run_id, own_parent=False, **kw
+            self.resources(), stages, trigger_of(context), run_id=context.run.run_id, own_parent=False, **kw
         )
         context.log.info(
             f"{','.join(stages)}: {summary.status} in {sum(summary.stage_seconds.values()):.1f}s "

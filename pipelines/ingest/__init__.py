@@ -1,7 +1,10 @@
 """Ingest: land files byte-for-byte in the raw zone and record them in the ingest manifest.
 
-``land(settings, paths, run_id)`` is the whole stage (the CLI, the runner and Dagster call it). For each file:
+``land(res, paths, run_id)`` is the whole stage (the CLI, the runner and Dagster call it). For each file:
 
+0. a file whose path, size and mtime equal its newest check in ``file_checks`` is not read at all: its bytes are
+   on record (``unchanged``). Every ``LAKEHOUSE_REHASH_INTERVAL_DAYS`` a full re-hash reads every file again and
+   records each check, so a file altered in place with its mtime restored is still caught (ADR 0140);
 1. hash it (SHA-256) and find its feed from ``<system>/<name>`` (pipelines.sources); no feed -> ``_unknown``
    (validation quarantines it as ``unknown_feed``);
 2. bytes never seen before -> copy to ``raw/<feed>/<sha256[:2]>/<sha256>`` (refusing to overwrite, re-hashing the
@@ -20,10 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pipelines import control, storage
+from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.sources import feed_for
 
@@ -94,14 +99,73 @@ def _instrument(path: Path, fmt: str | None) -> str | None:
         return controller_metadata(fh.read(HEAD_BYTES)).get("instrument_id")
 
 
-def land(settings: Settings, paths: Sequence[Path], run_id: str) -> list[LandedFile]:
-    """Copy each file into the raw zone (content-addressed, never overwritten) and record it; see module doc."""
-    eng = control.engine(settings)
-    raw = storage.raw_store(settings)
+def full_rehash_due(res: Resources) -> bool:
+    """True when no full re-hash was recorded within ``LAKEHOUSE_REHASH_INTERVAL_DAYS`` (0: every run)."""
+    days = res.settings.rehash_interval_days
+    last = control.last_full_rehash(res.control)
+    return days == 0 or last is None or control.utcnow() - last >= timedelta(days=days)
+
+
+def land(
+    res: Resources | Settings, paths: Sequence[Path], run_id: str, *, full_rehash: bool | None = None
+) -> list[LandedFile]:
+    """Copy each file into the raw zone (content-addressed, never overwritten) and record it; see module doc.
+
+    ``full_rehash``: hash every file even if unchanged since its last check (None: when one is due)."""
+    res = Resources.of(res)
+    eng = res.control
+    if full_rehash is None:
+        full_rehash = full_rehash_due(res)
+    checks = {} if full_rehash else control.latest_checks(eng)
     results: list[LandedFile] = []
+    new_checks: list[dict[str, Any]] = []
     for path in expand(paths):
-        results.append(_land_one(settings, eng, raw, path, run_id))
+        try:
+            stat = path.stat()
+        except OSError:
+            stat = None  # _land_one reports the file as failed
+        known = checks.get(str(path.resolve())) if stat else None
+        if known and known["size_bytes"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+            results.append(_unchanged(path, known, run_id))
+            continue
+        landed = _land_one(res.settings, eng, res.raw, path, run_id)
+        results.append(landed)
+        if stat and landed.manifest_seq is not None:
+            new_checks.append(
+                {
+                    "original_path": landed.source_path,
+                    "size_bytes": stat.st_size,
+                    "mtime_ns": stat.st_mtime_ns,
+                    "sha256": landed.sha256,
+                    "manifest_seq": landed.manifest_seq,
+                    "full_rehash": full_rehash,
+                    "run_id": run_id,
+                    "hashed_at": landed.received_at,
+                }
+            )
+    with eng.begin() as conn:
+        control.add_checks(conn, new_checks)
     return results
+
+
+def _unchanged(path: Path, known: dict[str, Any], run_id: str) -> LandedFile:
+    feed = feed_for(path)
+    return LandedFile(
+        original_name=path.name,
+        source_path=known["original_path"],
+        source_system=path.parent.name or "_unknown",
+        feed=feed.name if feed else None,
+        instrument_id=None,
+        sha256=known["sha256"],
+        size=known["size_bytes"],
+        received_at=control.utcnow(),
+        run_id=run_id,
+        raw_uri=None,
+        outcome="duplicate",
+        reason="unchanged since its last check (path, size, mtime)",
+        recorded=False,
+        manifest_seq=known["manifest_seq"],
+    )
 
 
 def _land_one(settings: Settings, eng, raw: storage.Store, path: Path, run_id: str) -> LandedFile:

@@ -24,6 +24,7 @@ from typing import Any
 
 from pipelines import duck
 from pipelines.lineage import DatasetRef, duckdb_dataset, file_dataset, postgres_dataset
+from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.transform.project import (
     DBT_PROJECT_DIR,
@@ -144,20 +145,27 @@ def _manifest(settings: Settings) -> Any:
 # --- build ------------------------------------------------------------------------------------------------------
 
 
-def build(settings: Settings, run_id: str, select: str | None = None) -> DbtBuildResult:
+def build(
+    settings: Settings | Resources, run_id: str, select: str | None = None, *, full_refresh: bool = False
+) -> DbtBuildResult:
     """Run ``dbt build`` (seeds, models, tests, unit tests) for ``select`` (dbt selection syntax; all if None).
 
-    Every curated and mart row gets ``_run_id = run_id``. Model and test failures are reported in the result
+    Every curated and mart row written gets ``_run_id = run_id``. Incremental models (``ducklake_incremental``)
+    take only new landing files unless ``full_refresh``. Model and test failures are reported in the result
     (``success`` False), not raised; ``TransformError`` means dbt could not run at all.
     """
     if not run_id or not run_id.strip():
         raise ValueError("build() needs a run id: every curated and mart row records the run that wrote it")
+    res = Resources.of(settings)
+    settings = res.settings
     started = time.perf_counter()
     manifest = _manifest(settings)
     target = _target_dir(settings)
     args = ["build", *_common_args(settings, target), "--vars", json.dumps(dbt_vars(settings, run_id))]
     if select:
         args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
     _prepare_local_dirs(settings)
     with _dbt_environment(settings):
         try:
@@ -167,7 +175,7 @@ def build(settings: Settings, run_id: str, select: str | None = None) -> DbtBuil
     if result.result is None:
         raise TransformError(f"dbt build could not run: {_first_line(result.exception)}")
     models, tests = _collect(settings, manifest, result.result.results)
-    _count_rows(settings, models)
+    _count_rows(res, models)
     return DbtBuildResult(
         run_id=run_id,
         success=bool(result.success),
@@ -333,15 +341,12 @@ def _message(text: str | None) -> str | None:
     return re.sub(r"\x1b\[[0-9;]*m", "", text).strip() if text else text
 
 
-def _count_rows(settings: Settings, models: list[ModelResult]) -> None:
+def _count_rows(res: Resources, models: list[ModelResult]) -> None:
     """Row counts of what the build wrote (curated and marts tables, seeds); views are not counted."""
     wanted = [m for m in models if m.status == "success" and m.layer in ("seed", "curated", "marts")]
     if not wanted:
         return
-    conn = duck.connect(settings, database=work_db_path(settings), read_only=True)
-    try:
+    with res.duckdb(database=work_db_path(res.settings), read_only=True) as conn:
         for model in wanted:
             database, schema, table = model.relation.split(".")
             model.rows = conn.execute(f'select count(*) from "{database}"."{schema}"."{table}"').fetchone()[0]
-    finally:
-        conn.close()

@@ -1,6 +1,6 @@
 """Validation: every raw file without an outcome -> accepted (rows to landing Parquet) or quarantined (+ reason).
 
-``validate_pending(settings, run_id)`` is the whole stage. Per pending file (manifest row without an outcome):
+``validate_pending(res, run_id)`` is the whole stage. Per pending file (manifest row without an outcome):
 
 1. read the raw object and parse it per its feed's format (:mod:`pipelines.validate.readers`); a structural
    failure (unreadable, empty, encoding, schema drift, unknown instrument, unknown feed) quarantines the file:
@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import control, storage
+from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.sources import ARROW_TYPES, FEEDS, FEEDS_BY_NAME, LINEAGE_COLUMNS, Feed
 from pipelines.validate import expectations, readers, report
@@ -86,9 +87,9 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def ensure_schema_files(settings: Settings) -> None:
+def ensure_schema_files(res: Resources | Settings) -> None:
     """A zero-row ``_schema.parquet`` in every feed's landing and rejected directory (readers never see no file)."""
-    lake = storage.lake_store(settings)
+    lake = Resources.of(res).lake
     for feed in FEEDS:
         for zone, schema in (("landing", landing_schema(feed)), ("rejected", rejected_schema(feed))):
             key = f"{zone}/{feed.name}/_schema.parquet"
@@ -179,14 +180,15 @@ def _long_table(feed: Feed, parsed: readers.Parsed, lineage: dict[str, Any], fla
 # --- the stage --------------------------------------------------------------------------------------
 
 
-def validate_pending(settings: Settings, run_id: str) -> list[FileVerdict]:
+def validate_pending(res: Resources | Settings, run_id: str) -> list[FileVerdict]:
     """Validate every landed file that has no outcome yet; returns one verdict per file (see module doc)."""
-    eng = control.engine(settings)
+    res = Resources.of(res)
+    eng = res.control
     todo = control.pending(eng)
-    ensure_schema_files(settings)
+    ensure_schema_files(res)
     if not todo:
         return []
-    raw = storage.raw_store(settings)
+    raw = res.raw
     equipment = expectations.equipment_ids()
     verdicts: list[FileVerdict] = []
     parsed_by_group: dict[tuple, list[tuple[dict[str, Any], readers.Parsed]]] = defaultdict(list)
@@ -200,15 +202,15 @@ def validate_pending(settings: Settings, run_id: str) -> list[FileVerdict]:
             data = raw.read_bytes(m["raw_key"])
             parsed = readers.read(data, feed, equipment)
         except readers.Structural as s:
-            verdicts.append(_quarantine(settings, eng, m, s, run_id))
+            verdicts.append(_quarantine(res, m, s, run_id))
             continue
         parsed_by_group[(feed.name, tuple(parsed.frame.columns))].append((m, parsed))
 
     for (feed_name, _cols), items in parsed_by_group.items():
         suite = expectations.load_suite(feed_name)
         for chunk in _chunks(items):
-            verdicts += _validate_chunk(settings, eng, FEEDS_BY_NAME[feed_name], suite, chunk, run_id)
-    report.write_index(Path(settings.home) / "validation")
+            verdicts += _validate_chunk(res, FEEDS_BY_NAME[feed_name], suite, chunk, run_id)
+    report.write_index(Path(res.settings.home) / "validation")
     return verdicts
 
 
@@ -227,14 +229,14 @@ def _chunks(items: list) -> list[list]:
 
 
 def _validate_chunk(
-    settings: Settings, eng, feed: Feed, suite: expectations.Suite, chunk: list, run_id: str
+    res: Resources, feed: Feed, suite: expectations.Suite, chunk: list, run_id: str
 ) -> list[FileVerdict]:
     frames = [p.frame for _m, p in chunk]
     big = pd.concat(frames, ignore_index=True)
     big[expectations.FILE_COLUMN] = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
     gx_json, results = expectations.run(suite, big)
     offsets = np.cumsum([0] + [len(f) for f in frames])
-    report.save_gx_result(Path(settings.home) / "validation", run_id, feed.name, gx_json)
+    report.save_gx_result(Path(res.settings.home) / "validation", run_id, feed.name, gx_json)
     out = []
     for i, (m, parsed) in enumerate(chunk):
         lo, hi = offsets[i], offsets[i + 1]
@@ -242,13 +244,12 @@ def _validate_chunk(
         for r in results:
             idx = r.unexpected[(r.unexpected >= lo) & (r.unexpected < hi)] - lo
             per_file.append((r.rule, idx))
-        out.append(_finish_file(settings, eng, feed, suite, m, parsed, per_file, run_id))
+        out.append(_finish_file(res, feed, suite, m, parsed, per_file, run_id))
     return out
 
 
 def _finish_file(
-    settings: Settings,
-    eng,
+    res: Resources,
     feed: Feed,
     suite: expectations.Suite,
     m: dict[str, Any],
@@ -273,7 +274,7 @@ def _finish_file(
     flag_array = pa.array(flags, type=pa.string()) if flagged.any() else pa.nulls(total, pa.string())
     table = _long_table(feed, parsed, lineage, flag_array)
     accepted = table.filter(pa.array(~rejected))
-    lake = storage.lake_store(settings)
+    lake = res.lake
     landing_key = f"landing/{feed.name}/{m['sha256']}.parquet"
     lake.put_bytes(landing_key, _parquet_bytes(accepted), overwrite=True)
     rejected_uri = None
@@ -311,13 +312,13 @@ def _finish_file(
         rejects=counts_reject,
     )
     verdict.report_uri = report.write_file_report(
-        Path(settings.home) / "validation", verdict, m, suite, per_rule, parsed.coerce_errors
+        Path(res.settings.home) / "validation", verdict, m, suite, per_rule, parsed.coerce_errors
     )
-    _record(eng, verdict, run_id, at)
+    _record(res.control, verdict, run_id, at)
     return verdict
 
 
-def _quarantine(settings: Settings, eng, m: dict[str, Any], s: readers.Structural, run_id: str) -> FileVerdict:
+def _quarantine(res: Resources, m: dict[str, Any], s: readers.Structural, run_id: str) -> FileVerdict:
     at = control.utcnow()
     reason = {
         "file": m["original_name"],
@@ -328,7 +329,7 @@ def _quarantine(settings: Settings, eng, m: dict[str, Any], s: readers.Structura
         "run_id": run_id,
         "decided_at": control.iso(at),
     }
-    q_uri = storage.quarantine(settings, m["raw_key"], m["feed"], m["sha256"], m["original_name"], reason)
+    q_uri = storage.quarantine(res, m["raw_key"], m["feed"], m["sha256"], m["original_name"], reason)
     verdict = FileVerdict(
         manifest_seq=m["seq"],
         original_name=m["original_name"],
@@ -340,8 +341,8 @@ def _quarantine(settings: Settings, eng, m: dict[str, Any], s: readers.Structura
         reason_kind=s.kind,
         quarantine_uri=q_uri,
     )
-    verdict.report_uri = report.write_file_report(Path(settings.home) / "validation", verdict, m, None, [], {})
-    _record(eng, verdict, run_id, at)
+    verdict.report_uri = report.write_file_report(Path(res.settings.home) / "validation", verdict, m, None, [], {})
+    _record(res.control, verdict, run_id, at)
     log.info("quarantined %s: %s", m["original_name"], verdict.reason)
     return verdict
 

@@ -50,6 +50,9 @@ def test_nightly_schedule_and_sensor(defs):
     nightly = defs.resolve_schedule_def("nightly")
     assert (nightly.cron_schedule, nightly.execution_timezone) == ("0 2 * * *", "UTC")
     assert nightly.default_status == dg.DefaultScheduleStatus.RUNNING
+    # The nightly job ends with the DuckLake housekeeping (snapshot expiry, recorded in the ledger).
+    nightly_keys = {k.to_user_string() for k in nightly.job.selection.resolve(defs.resolve_asset_graph())}
+    assert "ducklake_maintenance" in nightly_keys
     sensor = defs.resolve_sensor_def("new_landing_files")
     assert sensor.minimum_interval_seconds <= 60
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

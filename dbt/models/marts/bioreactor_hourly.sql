@@ -1,5 +1,9 @@
 -- Grain: one row per batch x bioreactor (equipment_id) x parameter x UTC hour. Statistics use readings of
 -- controller quality 'good' only; uncertain/bad readings are counted.
+-- Incremental (macros/ducklake_incremental.sql): only the batch x bioreactor groups the curated readings got
+-- from this run are recomputed; --full-refresh rebuilds all.
+{{ config(materialized='ducklake_incremental', replace_groups=['batch_id', 'equipment_id']) }}
+
 select
     batch_id,
     equipment_id,
@@ -17,4 +21,5 @@ select
     stddev_samp(value) filter (where quality = 'good') as sd_value,
     {{ run_id() }} as _run_id
 from {{ ref('bioreactor_readings') }}
+where {{ changed_groups_filter(upstream=ref('bioreactor_readings')) }}
 group by batch_id, equipment_id, param, date_trunc('hour', ts_utc)

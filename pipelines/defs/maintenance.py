@@ -1,0 +1,22 @@
+"""Nightly housekeeping as an asset: DuckLake snapshot expiry and file cleanup (``pipelines.maintenance``)."""
+
+import dagster as dg
+
+from pipelines import runner
+from pipelines.defs.dbt import dbt_models
+from pipelines.defs.resources import DUCKDB_WRITER_POOL, TRANSIENT_RETRY, LakehouseResource
+
+
+@dg.asset(
+    key="ducklake_maintenance",
+    group_name="maintenance",
+    deps=[dbt_models],  # after the builds, in the same job (pipeline_job: nightly and sensor runs)
+    pool=DUCKDB_WRITER_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    description="Curated snapshots older than LAKEHOUSE_SNAPSHOT_RETENTION_DAYS expired, unreferenced files deleted.",
+    kinds={"duckdb"},
+)
+def ducklake_maintenance(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+    summary = lakehouse.run_stages(context, (runner.MAINTAIN,))
+    done = summary._results[runner.MAINTAIN]
+    return dg.MaterializeResult(metadata={**done, "ledger_run_id": summary.run_id})
