@@ -24,7 +24,7 @@ def _emit(context: dg.RunStatusSensorContext, lakehouse: LakehouseResource, stat
     error = None
     if state == lineage.RunState.FAIL:
         error = f"Dagster run {run.run_id} {run.status.value.lower()}"
-    ol = lineage.Lineage(lakehouse.settings())
+    ol = lakehouse.resources().lineage()
     ol.emit(
         state,
         lineage.PARENT_JOB,
