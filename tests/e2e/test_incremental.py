@@ -62,7 +62,7 @@ def mart_differences(a: Path, b: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("incremental")
-    settings = Settings(home=root / "home")
+    settings = Settings(home=root / "home", landing_settle_seconds=0)  # module scope: before conftest sets it
     generate(settings, Path(settings.landing_dir), scale=3, seed=11, fault_rate=0.0)
     held = root / "held"
     held.mkdir()
