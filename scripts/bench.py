@@ -86,6 +86,9 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict:
         rss_gb=usage.ru_maxrss / 1024**2,
         load=(load_before + os.getloadavg()[0]) / 2,
     )
+    # Each run as it ends, so a long benchmark interrupted part-way still leaves its figures.
+    figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
+    print(f"<!-- {Path(argv[-1]).name}: {json.dumps(figures)} -->", flush=True)
     return result
 
 
