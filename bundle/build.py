@@ -4,6 +4,10 @@ Every third-party artifact the roles install is built or fetched here once, on t
 bundle/pins.toml, and written to dist/bundle/ with manifest.json, SHA256SUMS and a CycloneDX SBOM. Roles install
 only from a served copy of it and verify each file against the manifest first (roles/artifact).
 
+Components that no registry reachable here serves come from a site artifact directory (BUNDLE_ARTIFACTS_DIR: one
+folder per component with the file and its SHA256SUMS, e.g. an internal artifact repository); each file is
+checked against that SHA256SUMS before it enters the bundle, and recorded with origin `site-artifacts`.
+
 Builds are cached outside the repository (CGT_BUNDLE_CACHE, default /var/cache/cgt-lakehouse/bundle), keyed by
 what determines their content (module@version, the hash of a requirements list), so a rebuild with unchanged pins
 only re-packs. Packing is deterministic (sorted members, fixed mtime/owner), so unchanged inputs give unchanged
@@ -29,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PINS = REPO / "bundle" / "pins.toml"
 DEFAULT_CACHE = Path(os.environ.get("CGT_BUNDLE_CACHE", "/var/cache/cgt-lakehouse/bundle"))
+SITE_ORIGIN = "site-artifacts"
 PIP_VERSION = "24.3.1"  # the pip that downloads wheels (run through uv, never installed into a project venv)
 PYTHON_VERSION = "3.11"
 PLATFORM = "manylinux_2_28_x86_64"  # Debian 12 (glibc 2.36) x86_64; pip also accepts older manylinux tags
@@ -123,10 +128,18 @@ MARQUEZ_POM = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def build_maven(pin: dict, cache: Path, out: Path, work: Path) -> Entry:
-    """The pinned jar plus its runtime classpath, resolved by Maven from Maven Central, packed as lib/*.jar."""
+def build_maven(pin: dict, cache: Path, out: Path, work: Path, site_dir: Path | None) -> tuple[Entry, list[dict]]:
+    """The pinned jar plus its runtime classpath, resolved by Maven from Maven Central, packed as lib/*.jar.
+    Where Maven refuses it and the pin names a `site_artifact`, that runnable jar from the site artifact directory
+    (checksum-verified) is the only member of lib/ instead; the role starts both the same way."""
     name, version = pin["name"], pin["version"]
     group, artifact = pin["coordinates"].split(":")
+    stage = work / name
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / "lib").mkdir(parents=True)
+    # How the role starts it: java -cp 'lib/*' <main class> server marquez.yml
+    (stage / "MAIN-CLASS").write_text(pin["main_class"] + "\n")
+    dest = out / "java" / f"{name}.tar"
     lib = cache / "maven" / f"{name}@{version}" / "lib"
     if not (lib.parent / ".complete").exists():
         shutil.rmtree(lib.parent, ignore_errors=True)
@@ -135,16 +148,75 @@ def build_maven(pin: dict, cache: Path, out: Path, work: Path) -> Entry:
         pom.write_text(MARQUEZ_POM.format(name=name, group=group, artifact=artifact, version=version))
         # Pinned plugin version: the resolver itself is part of what makes the classpath reproducible.
         goal = f"org.apache.maven.plugins:maven-dependency-plugin:{pin['dependency_plugin']}:copy-dependencies"
-        run(["mvn", "-B", "-q", "-U", "-f", str(pom), goal, "-DincludeScope=runtime", f"-DoutputDirectory={lib}"])
+        try:
+            run(["mvn", "-B", "-q", "-U", "-f", str(pom), goal, "-DincludeScope=runtime", f"-DoutputDirectory={lib}"])
+        except subprocess.CalledProcessError:
+            if "site_artifact" not in pin:
+                raise
+            print(f"bundle: {pin['coordinates']}:{version} is not served by Maven here; taking the site artifact")
+            jar = site_artifact(site_dir, name, pin["site_artifact"])
+            shutil.copy2(jar, stage / "lib" / jar.name)
+            deterministic_tar(stage, dest)
+            origin = f"{SITE_ORIGIN}:{name}/{jar.name}"
+            entry = Entry(name, version, origin, f"java/{name}.tar", pin["license"])
+            return entry, [site_component(name, version, pin["license"], jar, origin)]
         (lib.parent / ".complete").write_text(datetime.now(UTC).isoformat())
-    stage = work / name
-    shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(lib, stage / "lib")
-    # How the role starts it (no fat jar upstream): java -cp 'lib/*' <main class> server marquez.yml
-    (stage / "MAIN-CLASS").write_text(pin["main_class"] + "\n")
-    dest = out / "java" / f"{name}.tar"
+    shutil.copytree(lib, stage / "lib", dirs_exist_ok=True)
     deterministic_tar(stage, dest)
-    return Entry(name, version, f"maven-central:{pin['coordinates']}:{version}", f"java/{name}.tar", pin["license"])
+    return Entry(name, version, f"maven-central:{pin['coordinates']}:{version}", f"java/{name}.tar", pin["license"]), []
+
+
+# --- Site artifacts ---------------------------------------------------------------------------------------------
+
+
+def site_artifact(site_dir: Path | None, component: str, filename: str) -> Path:
+    """<site_dir>/<component>/<filename>, after checking it against <site_dir>/<component>/SHA256SUMS."""
+    if site_dir is None:
+        raise BuildError(f"{component}: no site artifact directory given (set BUNDLE_ARTIFACTS_DIR)")
+    folder = site_dir / component
+    path, sums = folder / filename, folder / "SHA256SUMS"
+    if not path.is_file():
+        raise BuildError(f"{component}: {path} does not exist (BUNDLE_ARTIFACTS_DIR={site_dir})")
+    if not sums.is_file():
+        raise BuildError(f"{component}: {sums} does not exist; a site artifact is taken only with its checksum")
+    expected = {}
+    for line in sums.read_text().splitlines():
+        digest, _, listed = line.strip().partition("  ")
+        expected[listed.lstrip("*")] = digest.lower()
+    if filename not in expected:
+        raise BuildError(f"{component}: {filename} is not listed in {sums}")
+    actual = sha256_of(path)
+    if actual != expected[filename]:
+        raise BuildError(
+            f"{component}: checksum mismatch for {path}: SHA256SUMS says {expected[filename]}, file is {actual}"
+        )
+    return path
+
+
+def site_component(name: str, version: str, license_id: str, path: Path, origin: str) -> dict:
+    return {
+        "type": "application",
+        "name": name,
+        "version": version,
+        "licenses": [{"license": {"id": license_id}}] if license_id else [],
+        "hashes": [{"alg": "SHA-256", "content": sha256_of(path)}],
+        "properties": [
+            {"name": "cgt-lakehouse:file", "value": path.name},
+            {"name": "cgt-lakehouse:origin", "value": origin},
+        ],
+    }
+
+
+def build_site(pin: dict, out: Path, site_dir: Path | None) -> tuple[Entry, list[dict]]:
+    """A file taken unchanged from the site artifact directory (its bytes keep the sha256 of its provenance record)."""
+    name, version = pin["name"], pin["version"]
+    path = site_artifact(site_dir, name, pin["file"])
+    dest = out / "site" / path.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(path, dest)
+    origin = f"{SITE_ORIGIN}:{name}/{path.name}"
+    entry = Entry(name, version, origin, f"site/{path.name}", pin.get("license", ""))
+    return entry, [site_component(name, version, pin.get("license", ""), path, origin)]
 
 
 # --- Python wheelhouses -----------------------------------------------------------------------------------------
@@ -250,7 +322,8 @@ def git_commit() -> str:
         return "unknown"
 
 
-def write_metadata(out: Path, entries: list[Entry], sbom: dict[str, list[dict]], missing: list[str] = ()) -> None:
+def write_metadata(out: Path, entries: list[Entry], sbom: dict[str, list[dict]], others: list[dict] = ()) -> None:
+    """manifest.json, sbom.cdx.json (wheels by wheelhouse, plus `others`: non-wheel components) and SHA256SUMS."""
     sbom_doc = {
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
@@ -263,13 +336,13 @@ def write_metadata(out: Path, entries: list[Entry], sbom: dict[str, list[dict]],
             {**c, "properties": [*c["properties"], {"name": "cgt-lakehouse:wheelhouse", "value": house}]}
             for house, comps in sbom.items()
             for c in comps
-        ],
+        ]
+        + list(others),
     }
     (out / "sbom.cdx.json").write_text(json.dumps(sbom_doc, indent=2, sort_keys=True) + "\n")
     manifest = {
         "bundle_format": 1,
         "source_commit": git_commit(),
-        "missing": sorted(missing),
         "artifacts": [
             {
                 "component": e.component,
@@ -300,49 +373,38 @@ def write_metadata(out: Path, entries: list[Entry], sbom: dict[str, list[dict]],
     (out / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 
-def build(
-    out: Path, cache: Path, only: set[str] | None = None, allow_missing: frozenset[str] = frozenset()
-) -> list[Entry]:
+def build(out: Path, cache: Path, only: set[str] | None = None, site_dir: Path | None = None) -> list[Entry]:
     pins = tomllib.loads(PINS.read_text())
     # Only what this build writes: a file of an earlier bundle must never be served under a new manifest.
-    for old in ("bin", "java", "wheelhouse"):
+    for old in ("bin", "java", "wheelhouse", "site"):
         shutil.rmtree(out / old, ignore_errors=True)
     for old in ("manifest.json", "SHA256SUMS", "sbom.cdx.json"):
         (out / old).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    missing: list[str] = []
     work = cache / "work"
     work.mkdir(parents=True, exist_ok=True)
     entries: list[Entry] = []
     sbom: dict[str, list[dict]] = {}
+    others: list[dict] = []
     timings: dict[str, float] = {}
-    for pin in pins.get("go", []):
-        if only and pin["name"] not in only:
-            continue
-        t0 = time.monotonic()
-        entries.append(build_go(pin, cache, out))
-        timings[pin["name"]] = time.monotonic() - t0
-    for pin in pins.get("maven", []):
-        if only and pin["name"] not in only:
-            continue
-        t0 = time.monotonic()
-        try:
-            entries.append(build_maven(pin, cache, out, work))
-        except subprocess.CalledProcessError:
-            if pin["name"] not in allow_missing:
-                raise
-            missing.append(pin["name"])
-            print(f"bundle: WARNING: {pin['name']} could not be resolved and is left out (allowed by --allow-missing)")
-        timings[pin["name"]] = time.monotonic() - t0
-    for pin in pins.get("wheelhouse", []):
-        if only and pin["name"] not in only:
-            continue
-        t0 = time.monotonic()
-        entry, components = build_wheelhouse(pin, cache, out, work)
-        entries.append(entry)
-        sbom[pin["name"]] = components
-        timings[pin["name"]] = time.monotonic() - t0
-    write_metadata(out, entries, sbom, missing)
+    for kind in ("go", "maven", "site", "wheelhouse"):
+        for pin in pins.get(kind, []):
+            if only and pin["name"] not in only:
+                continue
+            t0 = time.monotonic()
+            if kind == "go":
+                entries.append(build_go(pin, cache, out))
+            elif kind == "wheelhouse":
+                entry, sbom[pin["name"]] = build_wheelhouse(pin, cache, out, work)
+                entries.append(entry)
+            else:
+                entry, components = (
+                    build_maven(pin, cache, out, work, site_dir) if kind == "maven" else build_site(pin, out, site_dir)
+                )
+                entries.append(entry)
+                others += components
+            timings[pin["name"]] = time.monotonic() - t0
+    write_metadata(out, entries, sbom, others)
     for name, seconds in timings.items():
         print(f"bundle: {name:22s} {seconds:7.1f} s")
     return entries
@@ -354,15 +416,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--only", action="append", help="build only this component (repeatable)")
     parser.add_argument(
-        "--allow-missing",
-        action="append",
-        default=[],
-        help="a component that may fail to resolve; it is listed under 'missing' in manifest.json (repeatable)",
+        "--artifacts-dir",
+        type=Path,
+        default=Path(os.environ["BUNDLE_ARTIFACTS_DIR"]) if os.environ.get("BUNDLE_ARTIFACTS_DIR") else None,
+        help="site artifact directory (one folder per component with SHA256SUMS); default $BUNDLE_ARTIFACTS_DIR",
     )
     args = parser.parse_args(argv)
     t0 = time.monotonic()
     try:
-        build(args.out, args.cache, set(args.only) if args.only else None, frozenset(args.allow_missing))
+        build(args.out, args.cache, set(args.only) if args.only else None, args.artifacts_dir)
     except BuildError as exc:
         print(f"bundle: {exc}", file=sys.stderr)
         return 1

@@ -4,12 +4,14 @@
 
 BUNDLE_BIND ?= 0.0.0.0
 BUNDLE_PORT ?= 8640
-# Components allowed to be absent (listed under "missing" in manifest.json). Marquez: io.github.marquezproject:
-# marquez-api is not served by the Maven mirror reachable here (docs/decisions/0021); empty it where it is.
-BUNDLE_ALLOW_MISSING ?= marquez
+# Site artifact directory: components no registry reachable here serves (Marquez API jar, Marquez web UI), one folder
+# each with its SHA256SUMS (docs/bundle.md, docs/decisions/0120). Default: ../shared/artifacts beside the checkout,
+# else /work/shared/artifacts (the lab and CI machines).
+BUNDLE_ARTIFACTS_DIR ?= $(firstword $(wildcard $(CURDIR)/../shared/artifacts) /work/shared/artifacts)
+export BUNDLE_ARTIFACTS_DIR
 
-bundle: setup ## Build dist/bundle/ (Go binaries, Marquez classpath, wheelhouses, manifest, SHA256SUMS, SBOM)
-	PATH=/usr/local/go/bin:$$PATH $(UV) run --frozen python -m bundle.build $(foreach c,$(BUNDLE_ALLOW_MISSING),--allow-missing $(c))
+bundle: setup ## Build dist/bundle/ (Go binaries, Marquez API and web UI, wheelhouses, manifest, SHA256SUMS, SBOM)
+	PATH=/usr/local/go/bin:$$PATH $(UV) run --frozen python -m bundle.build
 
 bundle-serve: setup ## Serve dist/bundle over HTTP for the lab (BUNDLE_BIND, BUNDLE_PORT)
 	$(UV) run --frozen python -m bundle.serve --bind $(BUNDLE_BIND) --port $(BUNDLE_PORT)

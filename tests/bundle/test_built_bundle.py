@@ -93,6 +93,28 @@ def test_mc_client_runs(bundle_dir: Path, manifest: dict, tmp_path: Path):
     assert "mc version" in result.stdout
 
 
+def test_marquez_api_and_web_come_verified_with_their_origin(bundle_dir: Path, manifest: dict):
+    """Where Maven Central does not serve marquez-api, both Marquez parts come from the site artifact directory:
+    the jar in the bundle is byte-identical to the one its provenance SHA256SUMS names, and the SBOM says so."""
+    sbom = {c["name"]: c for c in json.loads((bundle_dir / "sbom.cdx.json").read_text())["components"]}
+    api, web = artifact(manifest, "marquez"), artifact(manifest, "marquez-web")
+    assert api["version"] == web["version"] == "0.51.1"
+    with tarfile.open(bundle_dir / api["file"]) as tar:
+        jars = [m for m in tar.getmembers() if m.name.startswith("lib/") and m.name.endswith(".jar")]
+        assert jars, tar.getnames()
+        if api["origin"].startswith("site-artifacts:"):
+            (jar,) = jars
+            digest = hashlib.sha256(tar.extractfile(jar).read()).hexdigest()
+            assert sbom["marquez"]["hashes"][0]["content"] == digest
+            assert {"name": "cgt-lakehouse:origin", "value": api["origin"]} in sbom["marquez"]["properties"]
+        else:
+            assert api["origin"] == "maven-central:io.github.marquezproject:marquez-api:0.51.1"
+    assert web["origin"] == "site-artifacts:marquez-web/marquez-web-0.51.1-dist.tar.gz"
+    assert sbom["marquez-web"]["hashes"][0]["content"] == web["sha256"]
+    with tarfile.open(bundle_dir / web["file"]) as tar:
+        assert "dist/index.html" in tar.getnames()
+
+
 def test_marquez_answers_namespaces_against_postgresql(bundle_dir: Path, manifest: dict, tmp_path, postgres_server):
     entry = artifact(manifest, "marquez")
     java = shutil.which("java")
