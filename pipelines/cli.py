@@ -264,6 +264,11 @@ def status(as_json: bool, limit: int) -> None:
         runs.add_row(r["run_id"], r["status"], r["trigger"], r["who"], r["started_at"][:19], (r["ended_at"] or "")[:19])
     out.print(runs)
     out.print("files: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
+    waiting = data["lineage"]
+    out.print(
+        f"lineage: {waiting['waiting']} events waiting for delivery, {waiting['rejected']} refused by the server"
+        + (" (`lakehouse lineage-send` sends them now; the next run does too)" if waiting["waiting"] else "")
+    )
     if data["quarantined"]:
         q = Table(title="quarantined", title_justify="left")
         for col in ("file", "sha256", "reason"):
@@ -271,6 +276,21 @@ def status(as_json: bool, limit: int) -> None:
         for f in data["quarantined"]:
             q.add_row(f["file"], f["sha256"][:12], f["reason"])
         out.print(q)
+
+
+@cli.command("lineage-send")
+def lineage_send() -> None:
+    """Send the lineage events waiting in HOME/lineage/undelivered.jsonl to the lineage server now, oldest first."""
+    from pipelines import lineage
+
+    settings = load_settings()
+    if settings.lineage_transport != "http":
+        raise UsageProblem("lineage-send needs LAKEHOUSE_LINEAGE_TRANSPORT=http (and LAKEHOUSE_MARQUEZ_URL)")
+    try:
+        sent, left = lineage.send_waiting(settings)
+    except lineage.DeliveryError as exc:
+        raise click.ClickException(f"lineage server did not take the events, they are kept for later: {exc}") from None
+    out.print(f"lineage: sent {sent}, {left} waiting")
 
 
 DAGSTER_YAML = """\

@@ -14,14 +14,21 @@ facet). Datasets are named per the OpenLineage naming conventions so events from
 
 Transport (settings): ``file`` appends JSON lines to ``LAKEHOUSE_LINEAGE_FILE`` (default), ``http`` posts to
 Marquez at ``LAKEHOUSE_MARQUEZ_URL`` (bearer token ``LAKEHOUSE_MARQUEZ_API_KEY`` if set), ``none`` emits nothing.
-A lineage backend that is down never fails the pipeline: after the first failed delivery the run stops trying
-(each try costs the client's retries), keeps every undelivered event in ``HOME/lineage/undelivered.jsonl`` for
-replay, and reports the count in the run summary; the run ledger (the GMP record) is written regardless.
+A lineage backend that is down never fails the pipeline and never loses an event. Over ``http`` every event is
+written to the spool ``HOME/lineage/undelivered.jsonl`` (fsync) before it is sent, and the spool is sent oldest
+first with retries and backoff (``LAKEHOUSE_LINEAGE_HTTP_RETRIES``); after a failed delivery the run stops trying
+and keeps spooling, and the next emit of a later run (or ``lakehouse lineage-send``) sends what is waiting first.
+An event the server refuses for good (400/422) is moved to ``HOME/lineage/rejected.jsonl`` with the answer, so
+one bad event cannot block the rest. ``lakehouse status`` shows how many wait. The run ledger (the GMP record) is
+written regardless.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import requests
+import urllib3
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
@@ -44,7 +53,6 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 from openlineage.client.transport.file import FileConfig, FileTransport
-from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 from openlineage.client.transport.noop import NoopConfig, NoopTransport
 from openlineage.client.transport.transport import Transport
 from openlineage.client.uuid import generate_new_uuid
@@ -112,6 +120,18 @@ def postgres_dataset(dsn: str, schema: str, table: str, **kw: Any) -> DatasetRef
     )
 
 
+def landing_datasets(settings: Settings, verdicts: Sequence[Any]) -> list[DatasetRef]:
+    """What validation wrote: one landing dataset per feed (``<lake>/landing/<feed>``, the name dbt's sources use,
+    so raw file -> validate -> landing -> dbt joins up), with the rows accepted in this run."""
+    from pipelines.duck import landing_location
+
+    rows: dict[str, int] = {}
+    for v in verdicts:
+        if v.landing_uri:
+            rows[v.feed] = rows.get(v.feed, 0) + v.rows_accepted
+    return [file_dataset(landing_location(settings, feed), rows=n) for feed, n in rows.items()]
+
+
 def duckdb_dataset(db_path: str | Path, schema: str, table: str, **kw: Any) -> DatasetRef:
     """A table in a DuckDB database file (DuckDB names the database after the file's stem)."""
     path = Path(db_path).resolve()
@@ -122,18 +142,122 @@ def duckdb_dataset(db_path: str | Path, schema: str, table: str, **kw: Any) -> D
 
 
 def transport_for(settings: Settings) -> Transport:
+    """The openlineage-python transport for ``file`` and ``none``; ``http`` goes through :class:`HttpDelivery`."""
     if settings.lineage_transport == "file":
         path = Path(settings.lineage_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileTransport(FileConfig(log_file_path=str(path), append=True))
-    if settings.lineage_transport == "http":
-        key = settings.marquez_api_key.get_secret_value() if settings.marquez_api_key else None
-        auth = ApiKeyTokenProvider({"api_key": key}) if key else None
-        config = HttpConfig(url=settings.marquez_url, timeout=10.0)
-        if auth:
-            config.auth = auth
-        return HttpTransport(config)
     return NoopTransport(NoopConfig())
+
+
+def spool_path(settings: Settings) -> Path:
+    """Events not yet delivered, one JSON line each, oldest first."""
+    return Path(settings.home) / "lineage" / "undelivered.jsonl"
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def waiting(settings: Settings) -> dict[str, int]:
+    """What ``lakehouse status`` shows: events waiting for delivery, and events the server refused (kept aside)."""
+    spool = spool_path(settings)
+    return {"waiting": _count_lines(spool), "rejected": _count_lines(spool.with_name("rejected.jsonl"))}
+
+
+class DeliveryError(Exception):
+    """The lineage server could not take an event now (down, 5xx after retries, 401/403, a redirect to sign-in)."""
+
+
+class HttpDelivery:
+    """Durable delivery to ``POST <marquez_url>/api/v1/lineage``: an event is on disk (the spool, fsync) before it
+    is sent, and the spool is sent in order, oldest first, each POST retried with exponential backoff on connection
+    errors and 429/5xx. Nothing is removed from the spool until the server answered 2xx. Processes sharing a HOME
+    (Dagster steps) take turns through a lock file."""
+
+    REFUSED_FOR_GOOD = (400, 422)  # the event itself is invalid: retrying can never succeed
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = f"{str(settings.marquez_url).rstrip('/')}/api/v1/lineage"
+        self.spool = spool_path(settings)
+        self.rejected = self.spool.with_name("rejected.jsonl")
+        self.headers = {"Content-Type": "application/json"}
+        if settings.marquez_api_key:
+            self.headers["Authorization"] = f"Bearer {settings.marquez_api_key.get_secret_value()}"
+        retry = urllib3.util.Retry(
+            total=settings.lineage_http_retries,
+            backoff_factor=0.5,  # 0.5 s, 1 s, 2 s, ... between tries
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=("POST",),
+            raise_on_status=False,
+        )
+        self.timeout = settings.lineage_http_timeout
+        self.session = requests.Session()
+        self.session.mount(self.url, requests.adapters.HTTPAdapter(max_retries=retry))
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        with self.spool.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def put(self, event_json: str) -> None:
+        with self._locked(), self.spool.open("a") as f:
+            f.write(event_json + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def send_waiting(self) -> tuple[int, int]:
+        """Send the spool oldest first; stop at the first event that cannot be delivered now (DeliveryError, after
+        the spool is rewritten with what is left). Returns (sent, left)."""
+        with self._locked():
+            lines = (
+                [line for line in self.spool.read_text().splitlines() if line.strip()] if self.spool.exists() else []
+            )
+            sent = 0
+            try:
+                for line in lines:
+                    self._post(line)
+                    sent += 1
+            finally:
+                if sent:
+                    tmp = self.spool.with_suffix(".tmp")
+                    tmp.write_text("".join(f"{line}\n" for line in lines[sent:]))
+                    os.replace(tmp, self.spool)
+            return sent, len(lines) - sent
+
+    def _post(self, line: str) -> None:
+        try:
+            # No redirects: a sign-in page answering 200 after a redirect would look like a delivery.
+            resp = self.session.post(
+                self.url, data=line, headers=self.headers, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            raise DeliveryError(str(exc).splitlines()[0]) from exc
+        if 200 <= resp.status_code < 300:
+            return
+        if resp.status_code in self.REFUSED_FOR_GOOD:
+            log.warning(
+                "lineage server refused an event for good (HTTP %s); kept in %s", resp.status_code, self.rejected
+            )
+            record = {"status": resp.status_code, "answer": resp.text[:2000], "event": json.loads(line)}
+            with self.rejected.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            return
+        where = f" to {resp.headers.get('Location')}" if resp.is_redirect else ""
+        raise DeliveryError(f"HTTP {resp.status_code}{where} from {self.url}")
+
+
+def send_waiting(settings: Settings) -> tuple[int, int]:
+    """``lakehouse lineage-send``: deliver what is waiting now. Returns (sent, left); raises DeliveryError."""
+    return HttpDelivery(settings).send_waiting()
 
 
 @dataclass
@@ -151,8 +275,9 @@ class Lineage:
 
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.namespace = settings.lineage_namespace
+        self.delivery = HttpDelivery(settings) if transport is None and settings.lineage_transport == "http" else None
         self.client = OpenLineageClient(transport=transport or transport_for(settings))
-        self.spool = Path(settings.home) / "lineage" / "undelivered.jsonl"
+        self.spool = spool_path(settings)
         self.emitted = 0
         self.undelivered = 0
         self.errors: list[str] = []
@@ -201,6 +326,9 @@ class Lineage:
             outputs=[_output(d) for d in outputs],
             producer=PRODUCER,
         )
+        if self.delivery:
+            self._deliver(event, job_name, state)
+            return
         if not self.errors:
             try:
                 self.client.emit(event)
@@ -214,6 +342,20 @@ class Lineage:
         self.spool.parent.mkdir(parents=True, exist_ok=True)
         with self.spool.open("a") as f:
             f.write(Serde.to_json(event) + "\n")
+
+    def _deliver(self, event: RunEvent, job_name: str, state: RunState) -> None:
+        self.delivery.put(Serde.to_json(event))
+        if self.errors:  # the server is known down in this run: spool only (each try costs the retries)
+            self.undelivered += 1
+            return
+        try:
+            sent, self.undelivered = self.delivery.send_waiting()
+            self.emitted += sent
+        except DeliveryError as exc:
+            message = f"lineage event {job_name} {state.value} not delivered (kept in {self.spool}): {exc}"
+            log.warning(message)
+            self.errors.append(message)
+            self.undelivered = _count_lines(self.spool)
 
     @contextmanager
     def step(self, name: str, parent_run_id: str, job_type: str = "TASK") -> Iterator[StepRun]:

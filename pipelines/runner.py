@@ -197,7 +197,7 @@ def stage_validate(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> 
     with ol.step("lakehouse.validate", summary.run_id) as step:
         verdicts = validate_pending(res, summary.run_id)
         step.inputs = [lineage.file_dataset(v.raw_uri, assertions=v.assertions) for v in verdicts]
-        step.outputs = [lineage.file_dataset(v.landing_uri, rows=v.rows_accepted) for v in verdicts if v.landing_uri]
+        step.outputs = lineage.landing_datasets(settings, verdicts)
     for v in verdicts:
         summary.files[v.outcome] += 1
         if v.outcome == "quarantined":
@@ -476,4 +476,5 @@ def status_report(settings: Settings | Resources, limit: int = 10) -> dict[str, 
         "counts": control.outcome_counts(engine),
         "quarantined": [f for f in files if f["outcome"] == "quarantined"],
         "files": files,
+        "lineage": lineage.waiting(settings),
     }

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     lineage_file: Path | None = Field(None, description="JSONL event file. Default: HOME/lineage/events.jsonl.")
     marquez_url: str | None = Field(None, description="Marquez/OpenLineage HTTP endpoint (transport=http).")
     marquez_api_key: SecretStr | None = Field(None, description="Bearer token for the lineage endpoint, if any.")
+    lineage_http_timeout: float = Field(
+        60.0, gt=0, description="Seconds one lineage POST may take (a large event takes a loaded Marquez ~10 s)."
+    )
+    lineage_http_retries: int = Field(
+        5,
+        ge=0,
+        description="Retries (exponential backoff from 0.5 s) of one lineage POST before it waits in the spool.",
+    )
     lineage_namespace: str = Field("cgt-lakehouse", description="OpenLineage job namespace.")
 
     # --- synthetic data ----------------------------------------------------------------------------
