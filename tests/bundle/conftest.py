@@ -44,7 +44,10 @@ def artifact(manifest: dict, component: str) -> dict:
     for entry in manifest["artifacts"]:
         if entry["component"] == component:
             return entry
-    raise AssertionError(f"component {component} is not in manifest.json")
+    raise AssertionError(
+        f"component {component} is not in {BUNDLE}/manifest.json (built from {manifest.get('source_commit')}):"
+        " rebuild it with `make bundle`"
+    )
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> int:
