@@ -84,13 +84,44 @@ def deterministic_tar(src_dir: Path, dest: Path) -> None:
 # --- Go binaries ------------------------------------------------------------------------------------------------
 
 
+def go_binary_name(package: str) -> str:
+    """The file `go install` writes for a main package: its last path element, a major-version suffix (/v7) skipped."""
+    parts = package.split("/")
+    if len(parts) > 1 and parts[-1][:1] == "v" and parts[-1][1:].isdigit():
+        parts.pop()
+    return parts[-1]
+
+
+def go_ldflags(pin: dict) -> str:
+    # -s -w: no symbol tables (smaller); -buildid= keeps the binary independent of the build machine; -X stamps the
+    # pinned version into `--version` (the upstream build scripts do the same, go install alone prints DEVELOPMENT).
+    # A variable is named relative to the module, or absolutely when it lives in package main (`main.version`).
+    module = pin["module"]
+    names = {var: var if var.startswith("main.") else f"{module}/{var}" for var in pin.get("x", {})}
+    stamps = (f"-X {names[var]}={value}" for var, value in pin.get("x", {}).items())
+    return " ".join(["-s -w -buildid=", *stamps])
+
+
+def build_go_in_wrapper(pin: dict, package: str, ldflags: str, binary: Path, env: dict, work: Path) -> None:
+    """`go install pkg@version` refuses a module whose go.mod has replace directives (Dex points its api/v2 module at
+    a sub-directory that the module zip leaves out). Build it as a dependency of a generated main module instead:
+    a dependency's replace directives are ignored, so every module comes from the Go module proxy at the version
+    the pinned go.mod requires, and go.sum checks them against the checksum database."""
+    wrapper = work / "go-wrapper" / pin["name"]
+    shutil.rmtree(wrapper, ignore_errors=True)
+    wrapper.mkdir(parents=True)
+    (wrapper / "go.mod").write_text(f"module cgt-lakehouse.bundle/{pin['name']}\n\ngo 1.22\n")
+    run(["go", "get", f"{package}@{pin['version']}"], cwd=wrapper, env=env)
+    run(["go", "build", "-ldflags", ldflags, "-o", str(binary), package], cwd=wrapper, env=env)
+
+
 def build_go(pin: dict, cache: Path, out: Path) -> Entry:
     name, module, version = pin["name"], pin["module"], pin["version"]
-    # -s -w: no symbol tables (smaller); -buildid= keeps the binary independent of the build machine; -X stamps the
-    # pinned commit into `--version` (the upstream build scripts do the same, go install alone prints DEVELOPMENT).
-    ldflags = " ".join(["-s -w -buildid=", *(f"-X {module}/{var}={value}" for var, value in pin.get("x", {}).items())])
-    gobin = cache / "go" / f"{name}@{version}-{hashlib.sha256(ldflags.encode()).hexdigest()[:12]}"
-    binary = gobin / Path(module).name
+    package = pin.get("package", module)  # the main package, when it is not the module root
+    ldflags = go_ldflags(pin)
+    key = ldflags if package == module else f"{ldflags} {package}"
+    gobin = cache / "go" / f"{name}@{version}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    binary = gobin / go_binary_name(package)
     if not binary.exists():
         env = {
             **os.environ,
@@ -99,7 +130,10 @@ def build_go(pin: dict, cache: Path, out: Path) -> Entry:
             "GOFLAGS": "-trimpath -mod=mod",
             "GOPROXY": os.environ.get("GOPROXY", "https://proxy.golang.org"),
         }
-        run(["go", "install", "-ldflags", ldflags, f"{module}@{version}"], env=env)
+        if pin.get("wrapper_module", False):
+            build_go_in_wrapper(pin, package, ldflags, binary, env, cache / "work")
+        else:
+            run(["go", "install", "-ldflags", ldflags, f"{package}@{version}"], env=env)
     dest = out / "bin" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(binary, dest)

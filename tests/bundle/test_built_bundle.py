@@ -7,13 +7,14 @@ import json
 import secrets
 import subprocess
 import tarfile
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from bundle.build import sha256_of
+from bundle.build import PINS, sha256_of
 from tests.bundle.conftest import artifact, wait_http
 from tests.fixtures.net import free_port
 
@@ -105,3 +106,18 @@ def test_marquez_answers_namespaces_against_postgresql(marquez_server):
     with urllib.request.urlopen(f"{marquez_server.url}/api/v1/namespaces", timeout=10) as resp:
         assert resp.status == 200
         assert "namespaces" in json.load(resp)
+
+
+def test_oauth2_proxy_reports_the_pinned_version(bundle_dir: Path, manifest: dict):
+    entry = artifact(manifest, "oauth2-proxy")
+    result = subprocess.run([str(bundle_dir / entry["file"]), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"oauth2-proxy {entry['version']}" in result.stdout + result.stderr
+
+
+def test_dex_reports_the_pinned_release(bundle_dir: Path, manifest: dict):
+    entry = artifact(manifest, "dex")
+    pin = next(p for p in tomllib.loads(PINS.read_text())["go"] if p["name"] == "dex")
+    result = subprocess.run([str(bundle_dir / entry["file"]), "version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"Dex Version: {pin['x']['main.version']}" in result.stdout
