@@ -197,7 +197,7 @@ def stage_validate(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> 
     with ol.step("lakehouse.validate", summary.run_id) as step:
         verdicts = validate_pending(res, summary.run_id)
         step.inputs = [lineage.file_dataset(v.raw_uri, assertions=v.assertions) for v in verdicts]
-        step.outputs = lineage.landing_datasets(settings, verdicts)
+        step.outputs = lineage.landing_datasets(res.settings, verdicts)
     for v in verdicts:
         summary.files[v.outcome] += 1
         if v.outcome == "quarantined":
