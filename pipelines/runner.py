@@ -469,12 +469,13 @@ def status_report(settings: Settings | Resources, limit: int = 10) -> dict[str, 
     """What ``lakehouse status`` shows: last runs (ledger), outcome counts, quarantine, every file's outcome."""
     from pipelines import control
 
-    engine = Resources.of(settings).control
+    res = Resources.of(settings)
+    engine = res.control
     files = control.file_outcomes(engine)
     return {
         "runs": ledger.runs(engine, limit=limit),
         "counts": control.outcome_counts(engine),
         "quarantined": [f for f in files if f["outcome"] == "quarantined"],
         "files": files,
-        "lineage": lineage.waiting(settings),
+        "lineage": lineage.waiting(res.settings),
     }
