@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from pipelines import control, storage
 from pipelines.ingest import land
+from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.validate import validate_pending
 
@@ -36,7 +37,7 @@ def _check_pipeline(settings: Settings) -> None:
     landed = land(settings, [settings.landing_dir], "run-1")
     expected = fixture_files()
     assert len(landed) == len(expected)
-    raw = storage.raw_store(settings)
+    raw = Resources(settings).raw
     for f in landed:
         data = expected[f"{f.source_system}/{f.original_name}"][0]
         assert f.sha256 == hashlib.sha256(data).hexdigest()
@@ -195,6 +196,21 @@ def _assert_append_only(eng: sa.Engine) -> None:
                 "run_id": "r",
                 "decided_at": control.utcnow(),
             },
+        )
+        control.add_checks(
+            conn,
+            [
+                {
+                    "original_path": "/landing/x.csv",
+                    "size_bytes": 1,
+                    "mtime_ns": 1,
+                    "sha256": "0" * 64,
+                    "manifest_seq": seq,
+                    "full_rehash": True,
+                    "run_id": "r",
+                    "hashed_at": control.utcnow(),
+                }
+            ],
         )
     for table in control.APPEND_ONLY_TABLES:
         for stmt in (f"UPDATE {table} SET run_id = 'changed'", f"DELETE FROM {table}"):
