@@ -287,9 +287,24 @@ def pip(*args: str) -> list[str]:
     return ["uv", "tool", "run", "--python", PYTHON_VERSION, "--from", f"pip=={PIP_VERSION}", "pip", *args]
 
 
-def download_wheels(reqs: Path, wheel_dir: Path) -> None:
+def controller_is_target() -> bool:
+    """True on Debian 12 x86_64 with CPython 3.11 available: a wheel compiled here runs on the VMs (ADR 0100)."""
+    try:
+        release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    except OSError:
+        return False
+    return (
+        release.get("ID") == "debian"
+        and release.get("VERSION_ID", "").strip('"') == "12"
+        and os.uname().machine == "x86_64"
+    )
+
+
+def download_wheels(reqs: Path, wheel_dir: Path, native_sdists: frozenset[str] = frozenset()) -> None:
     """Binary wheels for the target platform. The few pure-Python projects that publish only an sdist are built into
-    wheels here, on the controller, never on a VM. The lists are fully pinned, so --no-deps loses nothing."""
+    wheels here, on the controller, never on a VM. The lists are fully pinned, so --no-deps loses nothing.
+    `native_sdists` names projects with C code and no wheel on PyPI (python-ldap): they are compiled here, which is
+    only allowed on a controller that is the target platform (ADR 0100)."""
     wheel_dir.mkdir(parents=True, exist_ok=True)
     platforms = [f"--platform={p}" for p in (PLATFORM, "manylinux2014_x86_64", "linux_x86_64")]
     run(
@@ -302,8 +317,13 @@ def download_wheels(reqs: Path, wheel_dir: Path) -> None:
         before = set(wheel_dir.glob("*.whl"))
         run(pip("wheel", "--quiet", "--no-deps", "-w", str(wheel_dir), str(sdist)))
         for wheel in set(wheel_dir.glob("*.whl")) - before:
-            if not wheel.name.endswith("-none-any.whl"):
+            if wheel.name.endswith("-none-any.whl"):
+                continue
+            project = wheel.name.split("-")[0].replace("_", "-").lower()
+            if project not in native_sdists:
                 raise BuildError(f"{sdist.name} has no wheel for the target and is not pure Python ({wheel.name})")
+            if not (wheel.name.endswith("-cp311-cp311-linux_x86_64.whl") and controller_is_target()):
+                raise BuildError(f"{sdist.name} must be compiled on a Debian 12 x86_64 controller (got {wheel.name})")
         sdist.unlink()
 
 
@@ -313,7 +333,7 @@ def build_wheelhouse(pin: dict, cache: Path, out: Path, work: Path) -> tuple[Ent
     key = hashlib.sha256(reqs.read_bytes()).hexdigest()[:16]
     wheel_dir = cache / "wheels" / f"{name}-{key}"
     if not (wheel_dir / ".complete").exists():
-        download_wheels(reqs, wheel_dir)
+        download_wheels(reqs, wheel_dir, frozenset(pin.get("native_sdists", [])))
         (wheel_dir / ".complete").write_text(datetime.now(UTC).isoformat())
     stage = work / name
     shutil.rmtree(stage, ignore_errors=True)

@@ -38,7 +38,7 @@ def test_sbom_lists_every_wheel_with_its_hash(bundle_dir: Path, manifest: dict):
     sbom = json.loads((bundle_dir / "sbom.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX"
     listed = {(c["properties"][0]["value"], c["hashes"][0]["content"]) for c in sbom["components"]}
-    for house in ("dagster-wheelhouse", "superset-wheelhouse", "duckdb-extensions"):
+    for house in ("dagster-wheelhouse", "superset-wheelhouse", "duckdb-extensions", "uv"):
         with tarfile.open(bundle_dir / artifact(manifest, house)["file"]) as tar:
             for member in tar.getmembers():
                 if member.name.endswith(".whl"):
@@ -51,6 +51,26 @@ def test_dagster_wheelhouse_holds_the_pipelines_wheel(bundle_dir: Path, manifest
         names = tar.getnames()
     assert any(n.startswith("cgt_lakehouse_pipelines-") for n in names), names
     assert "requirements.txt" in names
+
+
+def test_superset_wheelhouse_holds_the_sign_in_libraries(bundle_dir: Path, manifest: dict):
+    # AUTH_LDAP imports python-ldap (compiled on the controller, ADR 0100); AUTH_OAUTH needs Authlib.
+    with tarfile.open(bundle_dir / artifact(manifest, "superset-wheelhouse")["file"]) as tar:
+        names = tar.getnames()
+    assert any(n.startswith("python_ldap-") and n.endswith("-cp311-cp311-linux_x86_64.whl") for n in names), names
+    assert any(n.startswith("authlib-") for n in names), names
+
+
+def test_uv_from_the_bundle_runs(bundle_dir: Path, manifest: dict, tmp_path: Path):
+    # What roles/artifact (tasks_from: venv) does on a VM: take the binary out of the wheel and run it.
+    with tarfile.open(bundle_dir / artifact(manifest, "uv")["file"]) as tar:
+        tar.extractall(tmp_path, filter="data")
+    (wheel,) = tmp_path.glob("uv-*.whl")
+    subprocess.run(["python3", "-m", "zipfile", "-e", str(wheel), str(tmp_path / "x")], check=True)
+    (binary,) = (tmp_path / "x").glob("uv-*.data/scripts/uv")
+    binary.chmod(0o755)
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("uv 0.13.9"), out
 
 
 def test_minio_server_answers_health_on_loopback(bundle_dir: Path, manifest: dict, tmp_path: Path):
