@@ -33,10 +33,12 @@ EXTENSION_WHEELS: dict[str, str] = {
     "httpfs": "duckdb_extension_httpfs",
     "postgres_scanner": "duckdb_extension_postgres_scanner",
     "ducklake": "duckdb_extension_ducklake",
+    "sqlite_scanner": "duckdb_extension_sqlite_scanner",
 }
 
 LAKE_ALIAS = "lake"
 MARTS_ALIAS = "marts"
+CONTROL_ALIAS = "control"
 CURATED_SCHEMA = "curated"
 
 
@@ -124,8 +126,39 @@ def marts_attachment(settings: Settings) -> Attachment:
     return Attachment(MARTS_ALIAS, str(Path(settings.marts_path).resolve()), {"TYPE": "duckdb"})
 
 
+def control_attachment(settings: Settings) -> Attachment:
+    """The control database (ingest manifest, file outcomes, run ledger), read-only: SQLite file or PostgreSQL.
+
+    The data-integrity marts read it; ``schema`` of the attached tables is ``main`` (SQLite) or ``public``."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(settings.control_db_url.get_secret_value())
+    if url.get_backend_name() == "sqlite":
+        return Attachment(CONTROL_ALIAS, str(Path(url.database).resolve()), {"TYPE": "sqlite"})
+    parts = {
+        "host": url.host,
+        "port": url.port,
+        "dbname": url.database,
+        "user": url.username,
+        "password": url.password,
+        **{k: v for k, v in url.query.items() if isinstance(v, str)},
+    }
+    dsn = " ".join(f"{k}={_libpq_value(str(v))}" for k, v in parts.items() if v is not None)
+    return Attachment(CONTROL_ALIAS, dsn, {"TYPE": "postgres"})
+
+
+def control_schema(settings: Settings) -> str:
+    return "main" if control_attachment(settings).options["TYPE"] == "sqlite" else "public"
+
+
+def _libpq_value(value: str) -> str:
+    if value and not any(c in value for c in " '\\"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def load_extensions(conn: duckdb.DuckDBPyConnection) -> None:
-    """Load httpfs, postgres and ducklake from their wheels (never from the network)."""
+    """Load httpfs, postgres, ducklake and sqlite from their wheels (never from the network)."""
     conn.execute("SET autoinstall_known_extensions = false")
     for name in EXTENSION_WHEELS:
         conn.execute(f"LOAD {_sql_str(str(extension_path(name)))}")

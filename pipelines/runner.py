@@ -58,6 +58,7 @@ class RunSummary:
     rows_rejected: int = 0
     curated_tables: dict[str, int] = field(default_factory=dict)
     mart_tables: dict[str, int] = field(default_factory=dict)
+    serving_views: list[str] = field(default_factory=list)  # BI views the serving layer (re)built in the marts DB
     dbt_layer_seconds: dict[str, float] = field(default_factory=dict)  # seed/staging/.../marts: sum of models
     dbt_tests: dict[str, int] = field(default_factory=dict)  # pass / fail / warn / error / skipped counts
     lineage_events: int = 0
@@ -77,6 +78,7 @@ class RunSummary:
         out = [{"dataset": f"landing.{feed}", "rows": n} for feed, n in sorted(self.rows_per_landing.items())]
         out += [{"dataset": f"curated.{t}", "rows": n} for t, n in sorted(self.curated_tables.items())]
         out += [{"dataset": f"marts.{t}", "rows": n} for t, n in sorted(self.mart_tables.items())]
+        out += [{"dataset": f"marts.{v}", "kind": "view"} for v in sorted(self.serving_views)]
         return out
 
 
@@ -297,16 +299,31 @@ def stage_transform(
 
 
 def stage_publish(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> Any:
-    """Separate mart publication, if the transform package has one (it does not today: see stage_transform)."""
+    """Separate mart publication, if the transform package has one (it does not today: see stage_transform),
+    then the serving layer in PostgreSQL marts (pipelines.serving: views, indexes, grants, tests)."""
     from pipelines import transform
 
+    result = None
     publish = getattr(transform, "publish_marts", None)
-    if publish is None:
-        return None
+    if publish is not None:
+        started = _now()
+        with duckdb_writer_lock(res.settings):
+            result = publish(res, summary.run_id)
+        _record_models(summary, ol, result, started)
+    if res.settings.marts_backend == "postgres":
+        result = stage_serve(res, summary, ol)
+    return result
+
+
+def stage_serve(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> Any:
+    """The serving layer inside the PostgreSQL marts database, after publication (ADR 0111)."""
+    from pipelines import serving
+
     started = _now()
-    with duckdb_writer_lock(res.settings):
-        result = publish(res, summary.run_id)
+    result = serving.build(res.settings, summary.run_id)
     _record_models(summary, ol, result, started)
+    if not result.success:
+        raise RunError(f"serving layer failed: {result.error}")
     return result
 
 
@@ -334,9 +351,11 @@ def _record_models(summary: RunSummary, ol: lineage.Lineage, result: Any, starte
             summary.curated_tables[m.name] = int(m.rows)
         elif m.rows is not None and m.layer == "marts":
             summary.mart_tables[m.name] = int(m.rows)
+        elif m.layer == "serving" and m.status == "success":
+            summary.serving_views.append(m.name)
         summary.dbt_layer_seconds[m.layer] = round(summary.dbt_layer_seconds.get(m.layer, 0.0) + m.duration_s, 2)
         ended = clock + timedelta(seconds=m.duration_s)
-        job = "lakehouse.publish_marts." if m.layer == "marts" else "lakehouse.dbt."
+        job = {"marts": "lakehouse.publish_marts.", "serving": "lakehouse.serving."}.get(m.layer, "lakehouse.dbt.")
         ol.completed_step(
             job + m.name,
             summary.run_id,

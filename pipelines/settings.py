@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     marts_path: Path | None = Field(None, description="Embedded marts DuckDB file. Default: HOME/marts.duckdb.")
     marts_pg_dsn: SecretStr | None = Field(None, description="libpq DSN of the PostgreSQL marts database.")
     marts_schema: str = Field("marts", description="Schema the marts are published into.")
+    serving_bi_role: str | None = Field(
+        None,
+        description="PostgreSQL role of the read-only BI account; the serving layer grants it SELECT on the marts.",
+    )
 
     # --- control store: ingest manifest, file outcomes, run ledger (append-only) -------------------
     control_db_url: SecretStr | None = Field(

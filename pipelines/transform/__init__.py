@@ -210,6 +210,10 @@ def _common_args(settings: Settings, target: Path) -> list[str]:
 
 
 def _prepare_local_dirs(settings: Settings) -> None:
+    from pipelines import control, ledger
+
+    # The data-integrity marts read the control database (attached read-only): make sure its tables exist.
+    ledger.ensure_schema(control.engine(settings))
     work_db_path(settings).parent.mkdir(parents=True, exist_ok=True)
     if settings.catalog_backend == "duckdb":
         Path(settings.catalog_path).parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +284,12 @@ def _dataset_for_relation(settings: Settings, layer: str, database: str, schema:
 
 
 def _source_dataset(settings: Settings, node: Any) -> Dataset:
+    if node.source_name == duck.CONTROL_ALIAS:
+        # The control database's table: a PostgreSQL table, or the SQLite file itself.
+        control = duck.control_attachment(settings)
+        if control.options["TYPE"] == "postgres":
+            return postgres_dataset(control.path, duck.control_schema(settings), node.name)
+        return file_dataset(control.path)
     return file_dataset(duck.landing_location(settings, f"{node.source_name}__{node.name}"))
 
 

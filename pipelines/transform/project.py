@@ -39,6 +39,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     """Everything profiles.yml and dbt_project.yml read with env_var()."""
     lake = duck.lake_attachment(settings)
     marts = duck.marts_attachment(settings)
+    control = duck.control_attachment(settings)
     return {
         **settings_env(settings),
         "LAKEHOUSE_DBT_WORK_DB": str(work_db_path(settings)),
@@ -46,6 +47,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_DBT_LAKE_DATA_PATH": str(lake.options["DATA_PATH"]),
         "DBT_ENV_SECRET_LAKEHOUSE_MARTS_ATTACH": marts.path,
         "LAKEHOUSE_DBT_MARTS_TYPE": str(marts.options["TYPE"]),
+        "DBT_ENV_SECRET_LAKEHOUSE_CONTROL_ATTACH": control.path,
+        "LAKEHOUSE_DBT_CONTROL_TYPE": str(control.options["TYPE"]),
+        "LAKEHOUSE_DBT_CONTROL_SCHEMA": duck.control_schema(settings),
     }
 
 

@@ -165,6 +165,36 @@ def test_every_mart_row_carries_the_run_id(embedded):
         con.close()
 
 
+def test_data_integrity_marts_match_the_control_database(embedded):
+    import duckdb
+
+    con = duckdb.connect(str(embedded.settings.marts_path), read_only=True)
+    try:
+        by_outcome = dict(
+            con.execute("select outcome, sum(files) from marts.marts.ingest_files_daily group by 1").fetchall()
+        )
+        reasons = dict(
+            con.execute(
+                "select reason_kind, sum(files) from marts.marts.ingest_files_daily "
+                "where outcome = 'quarantined' group by 1"
+            ).fetchall()
+        )
+        runs = con.execute("select run_id, status from marts.marts.pipeline_runs").fetchall()
+        flagged = con.execute("select sum(rows_flagged) from marts.marts.dq_flags_daily").fetchone()[0]
+    finally:
+        con.close()
+    counts = embedded.status["counts"]
+    assert {k: by_outcome.get(k, 0) for k in ("accepted", "quarantined", "duplicate")} == {
+        k: counts[k] for k in ("accepted", "quarantined", "duplicate")
+    }
+    quarantined = [f for f in embedded.status["files"] if f["outcome"] == "quarantined"]
+    assert sum(reasons.values()) == len(quarantined)
+    assert set(reasons) == {f["reason_kind"] or "unspecified" for f in quarantined}
+    # the marts are built inside the run, before its end row: it shows as running
+    assert (embedded.summary["run_id"], "running") in runs
+    assert flagged and flagged > 0
+
+
 def test_every_lineage_event_is_valid_openlineage(embedded, openlineage_validator):
     lines = Path(embedded.settings.lineage_file).read_text().splitlines()
     events = [json.loads(line) for line in lines]
