@@ -275,7 +275,8 @@ class Lineage:
 
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.namespace = settings.lineage_namespace
-        self.delivery = HttpDelivery(settings) if transport is None and settings.lineage_transport == "http" else None
+        # http always goes through the durable spool (a transport handed in, e.g. by Resources, is for file/none).
+        self.delivery = HttpDelivery(settings) if settings.lineage_transport == "http" else None
         self.client = OpenLineageClient(transport=transport or transport_for(settings))
         self.spool = spool_path(settings)
         self.emitted = 0
