@@ -27,6 +27,8 @@ SCALE = "4"
 
 def lakehouse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    # The test data is written and closed before it is landed: no settle window to wait out (as tests/conftest.py).
+    clean["LAKEHOUSE_LANDING_SETTLE_SECONDS"] = "0"
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args],
         capture_output=True,
