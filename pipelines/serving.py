@@ -14,17 +14,21 @@ ledger and emits its lineage the same way.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pipelines.lineage import duckdb_dataset, postgres_dataset
 from pipelines.paths import DBT_PROJECT_DIR
 from pipelines.settings import Settings
-from pipelines.transform import _ENV_LOCK, DbtBuildResult, ModelResult, TestResult, TransformError, _first_line
+from pipelines.transform import (
+    DbtBuildResult,
+    ModelResult,
+    TestResult,
+    TransformError,
+    _first_line,
+    dbt_environment,
+)
 
 SERVING_PROJECT_DIR = DBT_PROJECT_DIR / "serving"
 LAYER = "serving"
@@ -59,22 +63,6 @@ def _marts_file(settings: Settings) -> Path:
     return Path(settings.marts_path).resolve()
 
 
-@contextmanager
-def _environment(settings: Settings) -> Iterator[None]:
-    env = serving_env(settings)
-    with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
-
 def build(settings: Settings, run_id: str) -> DbtBuildResult:
     """``dbt build`` of the serving project in the marts database; failures are in the result, not raised."""
     from dbt.cli.main import dbtRunner
@@ -99,7 +87,7 @@ def build(settings: Settings, run_id: str) -> DbtBuildResult:
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
     ]
-    with _environment(settings):
+    with dbt_environment(serving_env(settings)):
         try:
             result = dbtRunner().invoke(args)
         finally:

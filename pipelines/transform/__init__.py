@@ -123,7 +123,7 @@ def _parse(settings: Settings, target: Path) -> Any:
     """``dbt parse`` (partial when ``target`` holds a previous parse) returning the in-memory manifest. No run vars
     are passed: changed vars would force a full re-parse every run; they are applied when models compile."""
     target.mkdir(parents=True, exist_ok=True)
-    with _dbt_environment(settings):
+    with dbt_environment(dbt_env(settings)):
         result = _runner().invoke(["parse", *_common_args(settings, target)])
     if not result.success or result.result is None:
         raise TransformError(f"dbt parse failed: {_first_line(result.exception)}")
@@ -167,7 +167,7 @@ def build(
     if full_refresh:
         args.append("--full-refresh")
     _prepare_local_dirs(settings)
-    with _dbt_environment(settings):
+    with dbt_environment(dbt_env(settings)):
         try:
             result = _runner(manifest).invoke(args)
         finally:
@@ -224,9 +224,9 @@ def _prepare_local_dirs(settings: Settings) -> None:
 
 
 @contextmanager
-def _dbt_environment(settings: Settings) -> Iterator[None]:
-    """Expose the settings to profiles.yml / the dbt plugin for one in-process dbt invocation."""
-    env = dbt_env(settings)
+def dbt_environment(env: dict[str, str]) -> Iterator[None]:
+    """Expose ``env`` (the settings as profiles.yml / the dbt plugin read them) to one in-process dbt invocation:
+    set for its duration, then restored, one invocation at a time per process."""
     with _ENV_LOCK:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)

@@ -8,7 +8,7 @@ import json
 import sys
 
 from pipelines.settings import get_settings
-from pipelines.transform import _dbt_environment, _runner
+from pipelines.transform import _runner, dbt_env, dbt_environment
 from pipelines.transform.project import DBT_PROJECT_DIR, SOURCES_YML, dbt_vars, render_sources_yml
 
 
@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
         args = [*argv[1:], "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
         if argv[1] not in ("parse", "ls", "list", "clean", "deps", "debug"):
             args += ["--vars", json.dumps(dbt_vars(settings, "dev"))]
-        with _dbt_environment(settings):
+        with dbt_environment(dbt_env(settings)):
             return 0 if _runner().invoke(args).success else 1
     print("usage: python -m pipelines.transform sources | dbt <dbt args>", file=sys.stderr)
     return 2
