@@ -27,6 +27,7 @@ from pipelines.transform import (
     TestResult,
     TransformError,
     _first_line,
+    _summarise_failures,
     dbt_environment,
 )
 
@@ -98,15 +99,13 @@ def build(settings: Settings, run_id: str) -> DbtBuildResult:
     if result.result is None:
         raise TransformError(f"serving build could not run: {_first_line(result.exception)}")
     models, tests = _collect(settings, result.result.results)
-    failures = [f"{m.name}: {m.status}" for m in models if m.status != "success"]
-    failures += [f"{t.name}: {t.status}" for t in tests if t.status in ("fail", "error")]
     return DbtBuildResult(
         run_id=run_id,
         success=bool(result.success),
         models=models,
         tests=tests,
         duration_s=time.perf_counter() - started,
-        error=None if result.success else ("; ".join(failures) or _first_line(result.exception)),
+        error=None if result.success else _summarise_failures(models, tests, _first_line(result.exception)),
     )
 
 

@@ -255,10 +255,11 @@ def _first_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else repr(exc)
 
 
-def _summarise_failures(models: list[ModelResult], tests: list[TestResult]) -> str:
+def _summarise_failures(models: list[ModelResult], tests: list[TestResult], fallback: str = "dbt build failed") -> str:
+    """The failed models and tests, one ``name: status`` each; ``fallback`` where none is named."""
     parts = [f"{m.name}: {m.status}" for m in models if m.status != "success"]
     parts += [f"{t.name}: {t.status}" for t in tests if t.status in ("fail", "error")]
-    return "; ".join(parts) or "dbt build failed"
+    return "; ".join(parts) or fallback
 
 
 # --- result -----------------------------------------------------------------------------------------------------
