@@ -35,13 +35,15 @@ def served_bundle(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.shutdown()
 
 
-def install(url: str, dest: Path, tmp_path: Path, component: str = "tool") -> subprocess.CompletedProcess:
+def install(
+    url: str, dest: Path, tmp_path: Path, component: str = "tool", extra_vars: str = ""
+) -> subprocess.CompletedProcess:
     playbook = tmp_path / "install.yml"
     playbook.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles:\n"
         f"    - role: artifact\n      artifact_component: {component}\n      artifact_dest: {dest}\n"
         f"      artifact_mode: '0755'\n      artifact_download_dir: {tmp_path / 'downloads'}\n"
-        f"      lakehouse_artifact_url: {url}\n"
+        f"      lakehouse_artifact_url: {url}\n{extra_vars}"
     )
     env = {
         **os.environ,
@@ -79,6 +81,20 @@ def test_one_changed_byte_fails_with_checksum_message_and_installs_nothing(serve
     assert result.returncode != 0
     assert "checksum mismatch for tool" in result.stdout
     assert not dest.exists()
+
+
+def test_manifest_pinned_by_the_change_record_is_verified_first(served_bundle, tmp_path):
+    """The documented site input lakehouse_artifact_manifest_sha256 is honoured (it was once silently ignored)."""
+    url, root = served_bundle
+    dest = tmp_path / "opt" / "tool"
+    wrong = install(url, dest, tmp_path, extra_vars="      lakehouse_artifact_manifest_sha256: '" + "0" * 64 + "'\n")
+    assert wrong.returncode != 0
+    assert "checksum mismatch for manifest.json" in wrong.stdout, wrong.stdout
+    assert not dest.exists()
+    pinned = sha256_of(root / "manifest.json")
+    right = install(url, dest, tmp_path, extra_vars=f"      lakehouse_artifact_manifest_sha256: {pinned}\n")
+    assert right.returncode == 0, right.stdout
+    assert sha256_of(dest) == sha256_of(root / "bin" / "tool")
 
 
 def test_unknown_component_is_a_clear_failure(served_bundle, tmp_path):
