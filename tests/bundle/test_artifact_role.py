@@ -44,6 +44,7 @@ def install(
         f"    - role: artifact\n      artifact_component: {component}\n      artifact_dest: {dest}\n"
         f"      artifact_mode: '0755'\n      artifact_download_dir: {tmp_path / 'downloads'}\n"
         f"      lakehouse_artifact_url: {url}\n{extra_vars}"
+        "  post_tasks:\n    - ansible.builtin.debug:\n        msg: 'artifact_replaced={{ artifact_replaced }}'\n"
     )
     env = {
         **os.environ,
@@ -68,6 +69,9 @@ def test_installs_verified_file_then_changes_nothing(served_bundle, tmp_path):
     second = install(url, dest, tmp_path)
     assert second.returncode == 0, second.stdout
     assert "changed=0" in second.stdout
+    # The output callers restart their service on: a replaced file says so, an unchanged one does not.
+    assert "artifact_replaced=True" in first.stdout
+    assert "artifact_replaced=False" in second.stdout
 
 
 def test_one_changed_byte_fails_with_checksum_message_and_installs_nothing(served_bundle, tmp_path):
