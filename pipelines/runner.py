@@ -2,7 +2,7 @@
 
 ``run()`` is what the CLI (``lakehouse run`` / ``demo`` / ``ingest``) and the Dagster assets call. The stage
 work itself lives with its owners — ``pipelines.ingest.land``, ``pipelines.validate.validate_pending``,
-``pipelines.transform.build`` / ``publish_marts`` — this module only sequences them, times them, records them in
+``pipelines.transform.build`` (which publishes the marts) — this module only sequences them, times them, records them in
 the ledger and emits their lineage. Each stage is also callable on its own (``stage_ingest`` ...) so a Dagster
 asset runs exactly the same code as the CLI.
 """
@@ -271,8 +271,8 @@ def stage_transform(
     select: str | None = None,
     full_refresh: bool = False,
 ) -> Any:
-    """dbt build (seeds, staging, intermediate, curated, marts + tests). Marts are written by dbt straight into
-    the marts database, so the mart models' results are the publication (``publish`` has nothing left to do).
+    """dbt build (seeds, staging, intermediate, curated, marts + tests), then write-audit-publish (ADR 0160):
+    the marts are published only when every test passed; a failed build restores the curated tables.
 
     Incremental (ADR 0141): skipped when nothing was accepted since the last transform, narrowed to the models
     downstream of the feeds that changed; the big curated and mart models take only new landing files."""
@@ -291,28 +291,21 @@ def stage_transform(
         ensure_schema_files(res)  # dbt reads every feed's landing glob: never an empty one
         result = transform.build(res, summary.run_id, select=chosen, full_refresh=full_refresh)
     _record_models(summary, ol, result, started)
+    summary._results["transform"] = result  # also when it failed: Dagster reports the failed checks from it
     if not result.success:
-        raise RunError(f"dbt build failed: {result.error}")
+        summary._notes["write_audit_publish"] = {"published": [], "restored": result.restored}
+        raise RunError(f"dbt build failed, nothing published: {result.error}")
     if not select:  # the whole project is current as of `state` (an explicit selection may leave some stale)
         summary._notes["transform"] = {"state": state, "select": chosen, "full_refresh": full_refresh}
     return result
 
 
 def stage_publish(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> Any:
-    """Separate mart publication, if the transform package has one (it does not today: see stage_transform),
-    then the serving layer in PostgreSQL marts (pipelines.serving: views, indexes, grants, tests)."""
-    from pipelines import transform
-
-    result = None
-    publish = getattr(transform, "publish_marts", None)
-    if publish is not None:
-        started = _now()
-        with duckdb_writer_lock(res.settings):
-            result = publish(res, summary.run_id)
-        _record_models(summary, ol, result, started)
+    """The serving layer in PostgreSQL marts (pipelines.serving: views, indexes, grants, tests). The marts
+    themselves are published by the transform when its build passed (write-audit-publish, ADR 0160)."""
     if res.settings.marts_backend == "postgres":
-        result = stage_serve(res, summary, ol)
-    return result
+        return stage_serve(res, summary, ol)
+    return None
 
 
 def stage_serve(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> Any:

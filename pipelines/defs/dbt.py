@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
 from pipelines.defs.ingest import landing_key
-from pipelines.defs.resources import DUCKDB_WRITER_POOL, TRANSIENT_RETRY, LakehouseResource
+from pipelines.defs.resources import DUCKDB_WRITER_POOL, TRANSIENT_RETRY, LakehouseResource, raise_for
 
 
 @cache
@@ -78,25 +78,36 @@ def _dbt_selection(context: dg.AssetExecutionContext) -> str | None:
     op_tags={"lakehouse/writes": "duckdb"},
 )
 def dbt_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
-    summary = lakehouse.run_stages(context, ("transform",), select=_dbt_selection(context))
-    result = summary._results["transform"]
+    """Materializations of what the build published; when its tests failed (nothing published, ADR 0160) the
+    models it built are reported as observations, every test as an asset check, and then the step fails."""
+    summary = lakehouse.run_stages(context, ("transform",), select=_dbt_selection(context), check=False)
+    result = summary._results.get("transform")
+    if result is None:  # skipped (nothing new) or dbt could not run
+        raise_for(summary)
+        return
     selected = context.selected_asset_keys
     keys = {key.path[-1]: key for key in selected}
     for m in result.models:
         key = keys.get(m.name)
         if key is None or m.status != "success":
             continue
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                "layer": m.layer,
-                "relation": m.relation,
-                "rows": dg.MetadataValue.int(m.rows) if m.rows is not None else dg.MetadataValue.null(),
-                "duration_s": round(m.duration_s, 3),
-                "lineage_dataset": f"{m.output.namespace}/{m.output.name}",
-                "run_id": summary.run_id,
-            },
-        )
+        metadata = {
+            "layer": m.layer,
+            "relation": m.relation,
+            "rows": dg.MetadataValue.int(m.rows) if m.rows is not None else dg.MetadataValue.null(),
+            "duration_s": round(m.duration_s, 3),
+            "lineage_dataset": f"{m.output.namespace}/{m.output.name}",
+            "run_id": summary.run_id,
+            "published": result.success,
+        }
+        if result.success:
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        else:
+            yield dg.AssetObservation(
+                asset_key=key,
+                description="built but not published: the build's tests failed (ADR 0160)",
+                metadata={**metadata, "failed": result.error or ""},
+            )
     wanted = set(context.selected_asset_check_keys)
     for t in result.tests:
         key = keys.get(t.model or "")
@@ -109,3 +120,4 @@ def dbt_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
             severity=dg.AssetCheckSeverity.WARN if t.status == "warn" else dg.AssetCheckSeverity.ERROR,
             metadata={"status": t.status, "failures": t.failures or 0, "message": t.message or ""},
         )
+    raise_for(summary)

@@ -65,8 +65,12 @@ class LakehouseResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         return self.resources().settings
 
-    def run_stages(self, context: dg.AssetExecutionContext, stages: Sequence[str], **kw: Any) -> runner.RunSummary:
-        """Run ``stages`` under this Dagster run's id; raise so Dagster retries only transient failures."""
+    def run_stages(
+        self, context: dg.AssetExecutionContext, stages: Sequence[str], *, check: bool = True, **kw: Any
+    ) -> runner.RunSummary:
+        """Run ``stages`` under this Dagster run's id; raise so Dagster retries only transient failures.
+
+        ``check=False`` returns a failed summary too: the caller reports what it can, then calls ``raise_for``."""
         summary = runner.run(
             self.resources(), stages, trigger_of(context), run_id=context.run.run_id, own_parent=False, **kw
         )
@@ -74,8 +78,15 @@ class LakehouseResource(dg.ConfigurableResource):
             f"{','.join(stages)}: {summary.status} in {sum(summary.stage_seconds.values()):.1f}s "
             f"(files {summary.files}, lineage events {summary.lineage_events})"
         )
-        if summary.status != "succeeded":
-            if is_transient(summary.error):
-                raise runner.RunError(summary.error)  # RetryPolicy applies
-            raise dg.Failure(description=summary.error, allow_retries=False)
+        if check:
+            raise_for(summary)
         return summary
+
+
+def raise_for(summary: runner.RunSummary) -> None:
+    """Nothing if the run succeeded; else the exception that makes Dagster retry (transient) or fail at once."""
+    if summary.status == "succeeded":
+        return
+    if is_transient(summary.error):
+        raise runner.RunError(summary.error)  # RetryPolicy applies
+    raise dg.Failure(description=summary.error, allow_retries=False)

@@ -26,6 +26,7 @@ from pipelines import duck
 from pipelines.lineage import DatasetRef, duckdb_dataset, file_dataset, postgres_dataset
 from pipelines.resources import Resources
 from pipelines.settings import Settings
+from pipelines.transform import publish
 from pipelines.transform.project import (
     DBT_PROJECT_DIR,
     dbt_env,
@@ -88,6 +89,10 @@ class DbtBuildResult:
     tests: list[TestResult]
     duration_s: float
     error: str | None = None  # set when dbt itself could not run
+    # Write-audit-publish (ADR 0160): marts copied from the audit schema to the live one (all tests passed), or
+    # curated tables put back to the snapshot before the build (it failed).
+    published: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
 
     @property
     def failed_models(self) -> list[ModelResult]:
@@ -167,23 +172,38 @@ def build(
     if full_refresh:
         args.append("--full-refresh")
     _prepare_local_dirs(settings)
+    before = publish.lake_snapshot(res)
     with dbt_environment(dbt_env(settings)):
         try:
             result = _runner(manifest).invoke(args)
         finally:
             _close_dbt_duckdb()
     if result.result is None:
+        publish.restore_curated(res, before, _curated_written(settings, manifest))
         raise TransformError(f"dbt build could not run: {_first_line(result.exception)}")
     models, tests = _collect(settings, manifest, result.result.results)
     _count_rows(res, models)
-    return DbtBuildResult(
+    built = DbtBuildResult(
         run_id=run_id,
         success=bool(result.success),
         models=models,
         tests=tests,
-        duration_s=time.perf_counter() - started,
+        duration_s=0.0,
         error=None if result.success else _summarise_failures(models, tests),
     )
+    if built.success:
+        marts = [m.relation.split(".")[-1] for m in models if m.layer == "marts" and m.status == "success"]
+        built.published = publish.publish_marts(settings, marts)
+    else:
+        curated = [m.relation.split(".")[-1] for m in models if m.layer == "curated" and m.status == "success"]
+        built.restored = publish.restore_curated(res, before, curated)
+    built.duration_s = time.perf_counter() - started
+    return built
+
+
+def _curated_written(settings: Settings, manifest: Any) -> list[str]:
+    """Every curated table of the project (when dbt died without results, any of them may have been written)."""
+    return [n.alias for n in manifest.nodes.values() if n.resource_type == "model" and _layer(n) == "curated"]
 
 
 def _runner(manifest: Any = None):
@@ -278,6 +298,8 @@ def _dataset_for_relation(settings: Settings, layer: str, database: str, schema:
         # A DuckLake table is its data files: DATA_PATH/<schema>/<table>/ (local dir or S3 prefix).
         return file_dataset(f"{duck.curated_data_path(settings)}{schema}/{table}")
     if layer == "marts":
+        # Named where it is published (the live schema), not the audit schema dbt writes it to (ADR 0160).
+        schema = settings.marts_schema
         if settings.marts_backend == "postgres":
             return postgres_dataset(settings.marts_pg_dsn.get_secret_value(), schema, table)
         return duckdb_dataset(Path(settings.marts_path), schema, table)

@@ -21,6 +21,11 @@ def work_db_path(settings: Settings) -> Path:
     return (Path(settings.home) / "transform.duckdb").resolve()
 
 
+def audit_schema(settings: Settings) -> str:
+    """Where dbt writes and tests the marts before publication (no BI account has USAGE on it; ADR 0160)."""
+    return f"{settings.marts_schema}_audit"
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as LAKEHOUSE_* variables (resolved), so the dbt plugin rebuilds exactly these settings."""
     env: dict[str, str] = {}
@@ -50,6 +55,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "DBT_ENV_SECRET_LAKEHOUSE_CONTROL_ATTACH": control.path,
         "LAKEHOUSE_DBT_CONTROL_TYPE": str(control.options["TYPE"]),
         "LAKEHOUSE_DBT_CONTROL_SCHEMA": duck.control_schema(settings),
+        # Marts are built and tested here, then published to LAKEHOUSE_MARTS_SCHEMA (pipelines/transform/publish.py).
+        "LAKEHOUSE_DBT_MARTS_BUILD_SCHEMA": audit_schema(settings),
     }
 
 

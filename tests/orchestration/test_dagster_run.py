@@ -49,3 +49,34 @@ def test_materialize_all_assets(tmp_path):
     assert run["status"] == "succeeded" and run["trigger"] == "dagster:manual"
     assert {"ingest", "validate", "transform"} <= set(run["stages"])
     assert ledger.verify(engine) == []
+
+
+def test_failed_dbt_test_reaches_dagster_as_a_failed_check(tmp_path):
+    """Write-audit-publish (ADR 0160) seen from Dagster: the build's failing test is a failed asset check, the
+    models it built are observations (not materializations: nothing was published), and the step fails."""
+    from pipelines.defs.dbt import dbt_models
+    from tests.transform.dataset import write_dataset
+    from tests.transform.landing import write_rows
+
+    settings = Settings(home=tmp_path / "home")
+    write_dataset(Path(settings.lake_dir))
+    write_rows(
+        Path(settings.lake_dir),
+        "mes__batches",
+        [dict(batch_id="B-WAP-BAD", coi_id=None, product_code="CT-019", disposition="in_process")],
+    )
+    result = dg.materialize(
+        [dbt_models],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"lakehouse": LakehouseResource(home=str(settings.home))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    checks = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}
+    assert checks[("batches", "not_null_batches_coi_id")].passed is False
+    assert checks[("batches", "unique_batches_batch_id")].passed is True
+    assert result.get_asset_materialization_events() == []
+    observed = {e.asset_key.path[-1] for e in result.get_asset_observation_events()}
+    assert {"batches", "collections", "stg_mes__batches"} <= observed
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "not_null_batches_coi_id" in failure.event_specific_data.error.message
