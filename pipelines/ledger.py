@@ -1,7 +1,8 @@
 """The run ledger: an append-only record of every pipeline run, in the control database.
 
 Each run writes two rows: ``started`` when it begins (so a crashed run still leaves a trace) and ``succeeded`` or
-``failed`` when it ends, carrying the inputs with their SHA-256, the outputs with row counts and the validation
+``failed`` when it ends (``abandoned``, written by a later run, when the process that started it died first:
+:func:`close_abandoned`), carrying the inputs with their SHA-256, the outputs with row counts and the validation
 verdicts. Rows are never updated or deleted: database triggers refuse UPDATE, DELETE (and TRUNCATE on
 PostgreSQL), and every row carries ``row_hash`` = SHA-256 over its content and the previous row's hash, so
 :func:`verify` detects a row altered or removed even by someone who bypassed the triggers.
@@ -19,7 +20,7 @@ import os
 import socket
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -37,7 +38,7 @@ run_ledger = sa.Table(
     metadata_obj,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False, index=True),
-    sa.Column("event", sa.String(16), nullable=False),  # started | succeeded | failed
+    sa.Column("event", sa.String(16), nullable=False),  # started | succeeded | failed | abandoned
     sa.Column("trigger", sa.String(128), nullable=False),
     sa.Column("who", sa.String(256), nullable=False),
     sa.Column("started_at", sa.String(40), nullable=False),  # ISO-8601 UTC, exactly as hashed
@@ -69,7 +70,7 @@ class LedgerEntry:
     package_version: str
     git_commit: str
     ended_at: datetime | None = None
-    event: Literal["started", "succeeded", "failed"] = "started"
+    event: Literal["started", "succeeded", "failed", "abandoned"] = "started"
     inputs: list[dict[str, Any]] = field(default_factory=list)  # {"uri", "sha256", "size"}
     outputs: list[dict[str, Any]] = field(default_factory=list)  # {"dataset", "rows"}
     verdicts: list[dict[str, Any]] = field(default_factory=list)  # {"file", "sha256", "outcome", "reason"}
@@ -77,11 +78,14 @@ class LedgerEntry:
     # What else the run decided or did, by topic: "ingest" (full re-hash), "transform" (its input state, or why
     # it was skipped), "maintenance" (snapshots expired, files deleted). Absent when empty.
     notes: dict[str, Any] = field(default_factory=dict)
+    # The OS process that writes the run (host, boot id, pid, its start time): a later run can tell it died.
+    process: dict[str, Any] = field(default_factory=lambda: this_process())
 
     def detail(self) -> dict[str, Any]:
         out = {"inputs": self.inputs, "outputs": self.outputs, "verdicts": self.verdicts, "error": self.error}
         if self.notes:
             out["notes"] = self.notes
+        out["process"] = self.process
         return out
 
 
@@ -112,9 +116,8 @@ def _hash_row(row: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(hashed).encode()).hexdigest()
 
 
-def append(engine: Engine, entry: LedgerEntry) -> str:
-    """Append one row for ``entry``; returns its row hash."""
-    row = {
+def _row(entry: LedgerEntry) -> dict[str, Any]:
+    return {
         "run_id": entry.run_id,
         "event": entry.event,
         "trigger": entry.trigger,
@@ -126,18 +129,128 @@ def append(engine: Engine, entry: LedgerEntry) -> str:
         "stages": ",".join(entry.stages),
         "detail": _canonical(entry.detail()),
     }
+
+
+def _insert(conn: sa.Connection, row: dict[str, Any]) -> str:
+    """Chain ``row`` to the newest row and insert it (inside a transaction holding the writers' lock)."""
+    prev = conn.execute(sa.select(run_ledger.c.row_hash).order_by(run_ledger.c.seq.desc()).limit(1)).scalar()
+    row["prev_hash"] = prev or GENESIS
+    row["row_hash"] = _hash_row(row)
+    conn.execute(run_ledger.insert().values(**row))
+    return row["row_hash"]
+
+
+def _lock(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Serialise writers so the hash chain stays linear (readers are not blocked).
+        conn.exec_driver_sql(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def append(engine: Engine, entry: LedgerEntry) -> str:
+    """Append one row for ``entry``; returns its row hash."""
+    row = _row(entry)
     try:
         with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                # Serialise writers so the hash chain stays linear (readers are not blocked).
-                conn.exec_driver_sql(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
-            prev = conn.execute(sa.select(run_ledger.c.row_hash).order_by(run_ledger.c.seq.desc()).limit(1)).scalar()
-            row["prev_hash"] = prev or GENESIS
-            row["row_hash"] = _hash_row(row)
-            conn.execute(run_ledger.insert().values(**row))
+            _lock(conn)
+            return _insert(conn, row)
     except sa.exc.SQLAlchemyError as exc:
         raise LedgerError(f"cannot write the run ledger: {_first_line(exc)}") from exc
-    return row["row_hash"]
+
+
+# --- runs whose process died -------------------------------------------------------------------------------------
+
+# A run started on another host cannot be checked (its pid means nothing here): it is closed after this long.
+# So is a run recorded before processes were (rows without ``process``).
+FOREIGN_RUN_TIMEOUT = timedelta(hours=24)
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): tells a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def this_process() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "boot_id": _boot_id(), "pid": pid, "start": _process_start(pid)}
+
+
+def _process_gone(process: dict[str, Any]) -> bool | None:
+    """True: that process no longer runs; False: it does; None: cannot tell (another host)."""
+    if process.get("host") != socket.gethostname():
+        return None
+    if process.get("boot_id") and process["boot_id"] != _boot_id():
+        return True  # this host rebooted since
+    pid = int(process.get("pid") or 0)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # exists, another user's
+    return bool(process.get("start")) and _process_start(pid) != process["start"]
+
+
+def close_abandoned(engine: Engine, closer: str, now: datetime | None = None) -> list[str]:
+    """Close every run part whose process died before writing its end row: append an ``abandoned`` row.
+
+    Called at the start of every run (``closer`` is its id). A part is a ``started`` row and the end row written
+    by the same process. Returns the run ids closed.
+    """
+    now = now or datetime.now(UTC)
+    closed: list[str] = []
+    try:
+        with engine.begin() as conn:
+            _lock(conn)
+            result = conn.execute(sa.select(run_ledger).order_by(run_ledger.c.seq)).mappings().all()
+            balance: dict[tuple[str, str], int] = {}
+            first: dict[tuple[str, str], dict[str, Any]] = {}
+            for r in result:
+                process = json.loads(r["detail"]).get("process")
+                key = (r["run_id"], _canonical(process))
+                balance[key] = balance.get(key, 0) + (1 if r["event"] == "started" else -1)
+                if r["event"] == "started":
+                    first.setdefault(key, {**dict(r), "process": process})
+            for key, open_parts in balance.items():
+                if open_parts <= 0:
+                    continue
+                start = first[key]
+                process = start["process"] or {}
+                gone = _process_gone(process) if process else None
+                age = now - datetime.fromisoformat(start["started_at"].replace("Z", "+00:00"))
+                if gone is False or (gone is None and age < FOREIGN_RUN_TIMEOUT):
+                    continue
+                why = (
+                    f"process {process.get('pid')} on {process.get('host')} ended without closing the run"
+                    if gone
+                    else f"no end row {age.total_seconds() / 3600:.0f} h after its start"
+                )
+                for _ in range(open_parts):
+                    row = {k: start[k] for k in ("run_id", "trigger", "who", "started_at", "package_version")}
+                    detail = {"inputs": [], "outputs": [], "verdicts": [], "process": start["process"]}
+                    detail["error"] = f"abandoned: {why} (closed by run {closer})"
+                    row |= {
+                        "event": "abandoned",
+                        "ended_at": _iso(now),
+                        "git_commit": start["git_commit"],
+                        "stages": start["stages"],
+                        "detail": _canonical(detail),
+                    }
+                    _insert(conn, row)
+                closed.append(start["run_id"])
+    except sa.exc.SQLAlchemyError as exc:
+        raise LedgerError(f"cannot write the run ledger: {_first_line(exc)}") from exc
+    return closed
 
 
 def rows(engine: Engine) -> list[dict[str, Any]]:
@@ -172,8 +285,8 @@ def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
     """The last ``limit`` runs, newest first, each folded from its ledger rows.
 
     A run may write several start/end pairs under one run id (a Dagster run records each step it executes), so
-    the status is ``failed`` if any part failed, ``running or crashed`` while a part has no end row, else
-    ``succeeded``.
+    the status is ``failed`` if any part failed, ``abandoned`` if a part's process died (closed by a later run),
+    ``running or crashed`` while a part has no end row, else ``succeeded``.
     """
     folded: dict[str, dict[str, Any]] = {}
     for r in rows(engine):
@@ -184,6 +297,7 @@ def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
                 "first_seq": r["seq"],
                 "open": 0,
                 "failed": False,
+                "abandoned": False,
                 "trigger": r["trigger"],
                 "who": r["who"],
                 "started_at": r["started_at"],
@@ -202,6 +316,7 @@ def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
             continue
         run["open"] -= 1
         run["failed"] |= r["event"] == "failed"
+        run["abandoned"] |= r["event"] == "abandoned"
         run["ended_at"] = max(filter(None, [run["ended_at"], r["ended_at"]]))
         run["inputs"] += len(r["detail"]["inputs"])
         run["outputs"] += r["detail"]["outputs"]
@@ -209,9 +324,17 @@ def runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
             run["errors"].append(r["detail"]["error"])
     ordered = sorted(folded.values(), key=lambda r: r["first_seq"], reverse=True)[:limit]
     for run in ordered:
-        run["status"] = "failed" if run["failed"] else "running or crashed" if run["open"] > 0 else "succeeded"
+        run["status"] = (
+            "failed"
+            if run["failed"]
+            else "abandoned"
+            if run["abandoned"]
+            else "running or crashed"
+            if run["open"] > 0
+            else "succeeded"
+        )
         run["error"] = "; ".join(run.pop("errors")) or None
-        for internal in ("first_seq", "open", "failed"):
+        for internal in ("first_seq", "open", "failed", "abandoned"):
             run.pop(internal)
     return ordered
 

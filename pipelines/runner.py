@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,47 @@ class RunError(RuntimeError):
     """A run could not start or a stage failed (one-line message; the ledger records the failure)."""
 
 
+class WriterBusy(RunError):
+    """Another process holds the DuckDB writer lock past the wait: transient, worth retrying later."""
+
+
+log = logging.getLogger(__name__)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the exception (or one it was raised from) is of a type that means the system was busy or
+    unreachable for a moment: a lock held by another writer, a dropped or refused connection, a timeout. Data
+    and code errors (a failed dbt test, a bad suite, a missing file) are not: retrying cannot fix them."""
+    import duckdb
+    import sqlalchemy as sa
+
+    transient: list[type[BaseException]] = [
+        WriterBusy,
+        ConnectionError,
+        TimeoutError,
+        sa.exc.OperationalError,
+        duckdb.ConnectionException,
+    ]
+    try:
+        import psycopg
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        transient += [psycopg.OperationalError, BotoConnectionError]
+    except ImportError:  # pragma: no cover - both are dependencies of the package
+        pass
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, tuple(transient)):
+            return True
+        # DuckDB reports a file locked by another process as an IOException: only that one is transient.
+        if isinstance(current, duckdb.IOException) and "could not set lock" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 @dataclass
 class RunSummary:
     """What one run did; ``lakehouse demo`` writes it as ``HOME/demo/summary.json``."""
@@ -65,6 +107,7 @@ class RunSummary:
     lineage_undelivered: int = 0
     transform_skipped: str | None = None  # why transform had nothing to do (nothing new since a run)
     error: str | None = None
+    transient: bool = False  # the error is of a type worth retrying (is_transient): Dagster's RetryPolicy applies
     # Ledger material, not printed in the summary.
     _inputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _verdicts: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -109,7 +152,7 @@ def duckdb_writer_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECON
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
-                    raise RunError(f"another run ({holder}) is writing {settings.home}; try again later") from None
+                    raise WriterBusy(f"another run ({holder}) is writing {settings.home}; try again later") from None
                 time.sleep(1)
         handle.truncate(0)
         handle.write(f"pid {os.getpid()}")
@@ -412,6 +455,9 @@ def run(
         git_commit=ledger.git_commit(),
     )
     ledger.append(engine, entry)
+    closed = ledger.close_abandoned(engine, summary.run_id)  # runs whose process died before their end row
+    if closed:
+        summary._notes["abandoned_closed"] = closed
     ol = res.lineage()
     if own_parent:
         ol.emit(lineage.RunState.START, lineage.PARENT_JOB, summary.run_id, job_type="JOB")
@@ -437,6 +483,8 @@ def run(
     except Exception as exc:  # noqa: BLE001 - recorded in the ledger and summary, reported by the caller
         summary.status = "failed"
         summary.error = f"{current}: {_one_line(exc)}"
+        summary.transient = is_transient(exc)
+        log.debug("run %s failed in %s", summary.run_id, current, exc_info=True)  # the traceback: --debug
         if on_stage:
             on_stage(current, "failed")
     ended = _now()

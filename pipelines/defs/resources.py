@@ -15,25 +15,10 @@ from pipelines import runner
 from pipelines.resources import Resources
 from pipelines.settings import Settings
 
-# Transient = worth retrying: a lock held by another writer, a dropped connection, a timeout. Data and code
-# errors (a failed dbt model or test, a bad suite) fail at once — retrying cannot fix them.
-TRANSIENT_MARKERS = (
-    "could not set lock",
-    "another run",
-    "connection",
-    "timeout",
-    "timed out",
-    "temporarily unavailable",
-    "too many clients",
-    "server closed",
-)
+# Transient failures (pipelines.runner.is_transient: by exception type) are retried; data and code errors (a
+# failed dbt model or test, a bad suite) fail at once — retrying cannot fix them.
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=20, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 DUCKDB_WRITER_POOL = "duckdb_writer"  # limit 1 in dagster.yaml: one DuckDB writer at a time
-
-
-def is_transient(error: str | None) -> bool:
-    text = (error or "").lower()
-    return any(marker in text for marker in TRANSIENT_MARKERS)
 
 
 def trigger_of(context: dg.AssetExecutionContext) -> str:
@@ -87,6 +72,6 @@ def raise_for(summary: runner.RunSummary) -> None:
     """Nothing if the run succeeded; else the exception that makes Dagster retry (transient) or fail at once."""
     if summary.status == "succeeded":
         return
-    if is_transient(summary.error):
+    if summary.transient:
         raise runner.RunError(summary.error)  # RetryPolicy applies
     raise dg.Failure(description=summary.error, allow_retries=False)

@@ -180,7 +180,8 @@ def build(
             _close_dbt_duckdb()
     if result.result is None:
         publish.restore_curated(res, before, _curated_written(settings, manifest))
-        raise TransformError(f"dbt build could not run: {_first_line(result.exception)}")
+        cause = result.exception if isinstance(result.exception, BaseException) else None
+        raise TransformError(f"dbt build could not run: {_first_line(result.exception)}") from cause
     models, tests = _collect(settings, manifest, result.result.results)
     _count_rows(res, models)
     built = DbtBuildResult(

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines import runner
 from pipelines.definitions import defs as load_defs
 from pipelines.defs import ingest, resources
 from pipelines.sources import FEEDS
@@ -122,18 +123,50 @@ def test_dbt_assets_run_in_the_duckdb_writer_pool_with_retries(defs):
     assert dbt_models.op.retry_policy.max_retries >= 1
 
 
+def _raised(make):
+    try:
+        make()
+    except Exception as exc:  # noqa: BLE001 - the test classifies whatever was raised
+        return exc
+    raise AssertionError("nothing raised")
+
+
+def _refused_connection():
+    import sqlalchemy as sa
+
+    from tests.fixtures.net import free_port
+
+    sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x").connect()
+
+
+def _wrapped_lock():
+    import duckdb
+
+    try:
+        raise duckdb.IOException('IO Error: Could not set lock on file "catalog.ducklake": Conflicting lock')
+    except duckdb.IOException as exc:
+        raise RuntimeError("dbt build could not run") from exc
+
+
+def _missing_file():
+    import duckdb
+
+    duckdb.connect().execute("select * from read_parquet('/nonexistent/x.parquet')")
+
+
 @pytest.mark.parametrize(
-    ("error", "transient"),
+    ("make", "transient"),
     [
-        ("transform: IOException: Could not set lock on file catalog.ducklake", True),
-        ("transform: another run (pid 12) is writing /srv/lakehouse; try again later", True),
-        ("ingest: OperationalError: connection to server at 10.0.0.5 refused", True),
-        ("transform: dbt build failed: not_null_batches_batch_id: fail", False),
-        ("validate: FileNotFoundError: suite missing", False),
+        (lambda: (_ for _ in ()).throw(runner.WriterBusy("another run (pid 12) is writing /srv")), True),
+        (_refused_connection, True),  # a real refused TCP connection (sqlalchemy OperationalError)
+        (_wrapped_lock, True),  # DuckDB's file lock, raised from inside another error
+        (lambda: (_ for _ in ()).throw(runner.RunError("dbt build failed: not_null_batches_batch_id: fail")), False),
+        (_missing_file, False),  # DuckDB IOException that is not a lock
+        (lambda: Path("/nonexistent/suite.json").read_text(), False),
     ],
 )
-def test_only_transient_errors_are_retried(error, transient):
-    assert resources.is_transient(error) is transient
+def test_only_transient_errors_are_retried(make, transient):
+    assert runner.is_transient(_raised(make)) is transient
 
 
 def _landed(home: Path, name: str, age_s: float) -> Path:

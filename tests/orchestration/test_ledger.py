@@ -121,3 +121,61 @@ def test_a_run_recorded_in_steps_folds_to_one_status(engine):
     assert run["status"] == "failed" and run["error"] == "boom"
     assert run["ended_at"] == "2026-11-23T02:05:00.000000Z"
     assert run["outputs"] == [{"dataset": "landing.mes__batches", "rows": 3}]
+
+
+def _died(engine, run_id: str) -> None:
+    """A real process starts a run in the ledger and dies (SIGKILL) before writing its end row."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, os, signal, sqlalchemy as sa\n"
+        "from tests.orchestration.test_ledger import _entry\n"
+        "from pipelines import ledger\n"
+        f"ledger.append(sa.create_engine(sys.argv[1]), _entry({run_id!r}))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, engine.url.render_as_string(hide_password=False)])
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_a_run_whose_process_died_is_closed_as_abandoned_by_the_next(engine):
+    _died(engine, "killed")
+    ledger.append(engine, _entry("alive"))  # this process: still running, must stay open
+    assert {r["run_id"]: r["status"] for r in ledger.runs(engine)} == {
+        "killed": "running or crashed",
+        "alive": "running or crashed",
+    }
+    assert ledger.close_abandoned(engine, "next-run") == ["killed"]
+    runs = {r["run_id"]: r for r in ledger.runs(engine)}
+    assert runs["killed"]["status"] == "abandoned" and runs["alive"]["status"] == "running or crashed"
+    assert "ended without closing the run (closed by run next-run)" in runs["killed"]["error"]
+    assert ledger.close_abandoned(engine, "another-run") == []  # closed once
+    assert ledger.verify(engine) == []
+
+
+def test_a_run_from_another_host_is_closed_only_after_the_timeout(engine):
+    old = _entry("elsewhere", process={"host": "cgt-other-1", "boot_id": "x", "pid": 1, "start": "1"})
+    ledger.append(engine, old)
+    assert ledger.close_abandoned(engine, "soon", now=old.started_at + ledger.FOREIGN_RUN_TIMEOUT / 2) == []
+    later = old.started_at + ledger.FOREIGN_RUN_TIMEOUT * 2
+    assert ledger.close_abandoned(engine, "later", now=later) == ["elsewhere"]
+    (run,) = ledger.runs(engine)
+    assert run["status"] == "abandoned" and "no end row 48 h after its start" in run["error"]
+
+
+def test_the_next_pipeline_run_closes_a_dead_run(tmp_path):
+    from pipelines import control, runner
+    from pipelines.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    engine = control.engine(settings)
+    ledger.ensure_schema(engine)
+    _died(engine, "killed")
+    summary = runner.run(settings, ("validate",), trigger="test")
+    assert summary.status == "succeeded"
+    runs = {r["run_id"]: r for r in ledger.runs(engine)}
+    assert runs["killed"]["status"] == "abandoned"
+    assert f"closed by run {summary.run_id}" in runs["killed"]["error"]
+    assert runs[summary.run_id]["status"] == "succeeded"

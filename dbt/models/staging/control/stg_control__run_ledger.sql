@@ -1,4 +1,4 @@
--- Run ledger events (started / succeeded / failed), one row per ledger row.
+-- Run ledger events (started / succeeded / failed / abandoned), one row per ledger row.
 with source as (
     select * from {{ source('control', 'run_ledger') }}
 ),
