@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = (REPO / "bundle" / "superset-requirements.txt", REPO / "dashboards" / "local-requirements.txt")
 IMPORT_TOOL = REPO / "dashboards" / "superset_import.py"
+SCREENSHOTS = REPO / "dashboards" / "screenshots.py"
 ADMIN = "admin"
 
 CONFIG = """\
@@ -143,27 +144,31 @@ def ensure_metadata(root: Path, venv: Path, env: dict[str, str]) -> None:
     stamp.write_text(version)
 
 
-def ensure_admin(venv: Path, env: dict[str, str]) -> str | None:
-    """Create ``admin`` with a generated password; returns the password when created (shown once)."""
-    probe = subprocess.run(
-        [str(venv / "bin" / "superset"), "fab", "list-users"], env=env, capture_output=True, text=True, check=True
-    )
-    if f"username:{ADMIN} " in probe.stdout or f"username:{ADMIN}|" in probe.stdout:
+def ensure_admin(venv: Path, env: dict[str, str], username: str = ADMIN, reset: bool = False) -> str | None:
+    """The Admin account ``username``: created with a generated password, which is returned (shown once).
+
+    An existing account is left alone (None), unless ``reset``: then it gets a new generated password (returned)."""
+    listed = superset(venv, env, "fab", "list-users", capture=True).stdout
+    exists = f"username:{username} " in listed or f"username:{username}|" in listed
+    if exists and not reset:
         return None
     password = secrets.token_urlsafe(18)
+    if exists:
+        superset(venv, env, "fab", "reset-password", "--username", username, "--password", password, capture=True)
+        return password
     superset(
         venv,
         env,
         "fab",
         "create-admin",
         "--username",
-        ADMIN,
+        username,
         "--firstname",
-        "Local",
+        username.capitalize(),
         "--lastname",
-        "Admin",
+        "(local)",
         "--email",
-        "admin@localhost",
+        f"{username}@localhost",
         "--password",
         password,
         capture=True,
@@ -250,55 +255,25 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180) -> None
 
 
 def screenshots(venv: Path, env: dict[str, str], out: Path) -> int:
-    """Serve on a free loopback port, sign in as a throwaway Admin `screenshots` and capture every dashboard."""
-    password = secrets.token_urlsafe(18)
-    user = "screenshots"
-    listed = subprocess.run(
-        [str(venv / "bin" / "superset"), "fab", "list-users"], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    if f"username:{user}" in listed:
-        superset(venv, env, "fab", "reset-password", "--username", user, "--password", password, capture=True)
-    else:
-        superset(
-            venv,
-            env,
-            "fab",
-            "create-admin",
-            "--username",
-            user,
-            "--firstname",
-            "Screenshot",
-            "--lastname",
-            "Bot",
-            "--email",
-            "screenshots@localhost",
-            "--password",
-            password,
-            capture=True,
-        )
+    """Serve on a free loopback port, sign in as the Admin `screenshots` (new password each time), capture all."""
+    password = ensure_admin(venv, env, "screenshots", reset=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(gunicorn_cmd(venv, port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(url, proc)
+        # dashboards/screenshots.py: the same tool the superset role test runs (this venv has its websockets).
         return subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                str(REPO / "dashboards" / "screenshots.py"),
-                "--url",
-                url,
-                "--username",
-                user,
-                "--out",
-                str(out),
-                "--prefix",
-                "local-",
-            ],
-            env={**env, "DASHBOARDS_PASSWORD": password},
-        ).returncode
+            [sys.executable, str(SCREENSHOTS), "--url", url, "--username", "screenshots", "--out", str(out),
+             "--prefix", "local-", "--expect", "4"],
+            env={**os.environ, "DASHBOARDS_PASSWORD": password or ""},
+        ).returncode  # fmt: skip
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def main(argv: list[str] | None = None) -> int:

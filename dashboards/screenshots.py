@@ -1,32 +1,44 @@
-"""Screenshots of the dashboards in headless Chromium, failing on any chart that shows an error.
+"""Open every dashboard in headless Chromium as a signed-in user, fail on any chart that is not drawn, screenshot it.
 
-Run with the Superset venv's Python (it has selenium; the browser and driver are Debian's chromium and
-chromium-driver)::
+    DASHBOARDS_PASSWORD=... python dashboards/screenshots.py --url http://127.0.0.1:8088 --username vera \\
+        --out docs/screenshots --prefix lab- --expect 4
 
-    DASHBOARDS_PASSWORD=... .lakehouse/superset/venv/bin/python dashboards/screenshots.py \\
-        --url http://127.0.0.1:8088 --username admin --out docs/screenshots --prefix local-
+The one screenshot tool of the project: `make dashboards-screenshots` (dashboards/local.py) and the superset role
+test (roles/superset/molecule/default/verify.yml) both run it. Any Python with `websockets` runs it (the project's
+venv); the browser is Debian's /usr/bin/chromium, driven over the DevTools protocol (no chromedriver).
 
-It signs in through Superset's login form, opens every dashboard of ``dashboards/assets/dashboards/`` by its
-slug, waits until every chart has rendered (no loading spinner left), fails if a chart shows an error panel or
-no data, and saves ``<out>/<prefix><slug>.png``. Exit 0 when every dashboard rendered cleanly; otherwise one
-line per problem on stderr and exit 1.
+Per dashboard the user may see (``/api/v1/dashboard/``, through the browser's session after signing in through
+Superset's own login form, as a person would: database, LDAP or the local admin):
+
+1. open it with the window as tall as the whole dashboard, so every chart is in view (Superset only draws the
+   charts in or near the viewport);
+2. wait until every chart's data request (``/api/v1/chart/data``) has answered, no chart holder shows a spinner,
+   and every chart's canvas/SVG has stopped changing between two looks (ECharts animates its first drawing);
+3. fail on a data request answering an HTTP error, a chart showing an error panel or "No results", a chart not
+   drawn within ``--timeout``, or fewer charts on the page than the dashboard has;
+4. save ``<out>/<prefix><slug>.png`` (the whole dashboard) and print one JSON line.
+
+Exit 0 when every dashboard rendered cleanly; 1 with one line per problem on stderr otherwise; 2 on bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
-import yaml
+from websockets.sync.client import connect
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-CHROME_FLAGS = (
+FLAGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -37,108 +49,255 @@ CHROME_FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
-)
-# In the page: the chart holders, the ones still loading, and the ones showing an error or "No results".
-PROBE_JS = """
-const holders = document.querySelectorAll('.dashboard-component-chart-holder');
-const loading = document.querySelectorAll('.dashboard-component-chart-holder .loading');
-const problems = [];
-holders.forEach(h => {
-  const title = (h.querySelector('.header-title, [data-test="editable-title"]') || {}).innerText || '?';
-  if (h.querySelector('[role="alert"], .alert-danger, [data-test="error-message"], .ant-alert-error'))
-    problems.push(title.trim() + ': error panel');
-  else if (/No results were returned/i.test(h.innerText))
-    problems.push(title.trim() + ': no data');
-});
-return [holders.length, loading.length, problems];
+    "--remote-debugging-port=0",
+]
+WIDTH = 1600
+CHART_DATA_PATH = "/api/v1/chart/data"
+
+# Evaluated in the page: how tall the dashboard's content is (the bottom of its last chart, not the page's
+# scrollHeight, which grows with the viewport: the dashboard grid is at least as tall as the window).
+CONTENT_HEIGHT_JS = r"""
+(() => {
+  const parts = [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')];
+  const bottom = Math.max(0, ...parts.map((e) => e.getBoundingClientRect().bottom + window.scrollY));
+  return Math.ceil(bottom) + 40;
+})()
+"""
+# Evaluated in the page: the state of every chart on a dashboard. `signature` changes while a chart is still
+# drawing (canvas pixels for ECharts, the markup for tables and SVG).
+CHART_STATE_JS = r"""
+(() => {
+  // Markdown components sit in the same holders as charts: skip them.
+  const holders = [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')]
+    .filter((h) => !h.querySelector('.dashboard-markdown, [data-test="dashboard-markdown-editor"]'));
+  return JSON.stringify(holders.map((h) => {
+    const c = h.querySelector('[data-test="chart-grid-component"]') || h;
+    const text = c.innerText || '';
+    const error = c.querySelector('[data-test="error-tooltip"], .ant-alert-error, [role="alert"]');
+    const loading = c.querySelector('[data-test="loading-indicator"], .loading, .ant-skeleton');
+    const body = c.querySelector('[data-test="chart-container"]');
+    const drawn = body && body.querySelector('canvas, svg, table, .superset-legacy-chart-big-number');
+    let signature = '';
+    if (drawn) {
+      for (const canvas of body.querySelectorAll('canvas')) {
+        const data = canvas.toDataURL();
+        let h = 0;
+        for (let i = 0; i < data.length; i += 7) h = (h * 31 + data.charCodeAt(i)) | 0;
+        signature += canvas.width + 'x' + canvas.height + ':' + h + ';';
+      }
+      signature += body.innerHTML.length;
+    }
+    return {title: c.getAttribute('data-test-chart-name') || '', id: c.getAttribute('data-test-chart-id'),
+            error: error ? (error.innerText || error.getAttribute('aria-label') || 'error panel').trim().slice(0, 200)
+                         : null,
+            loading: !!loading, empty: /No results were returned/i.test(text), drawn: !!drawn, signature};
+  }));
+})()
 """
 
 
-def dashboards(assets: Path = ASSETS) -> list[dict]:
-    out = []
-    for path in sorted((assets / "dashboards").glob("*.yaml")):
-        d = yaml.safe_load(path.read_text())
-        charts = [n for n in d["position"].values() if isinstance(n, dict) and n.get("type") == "CHART"]
-        out.append({"slug": d["slug"], "title": d["dashboard_title"], "charts": len(charts)})
-    return out
+class Browser:
+    """A headless Chromium and one page, driven over the DevTools protocol; tracks the chart-data requests."""
+
+    def __init__(self, chromium: str):
+        self.profile = tempfile.mkdtemp(prefix="dashboards-chromium-")
+        self.proc = subprocess.Popen(
+            [chromium, *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={WIDTH},1200", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.stack = ExitStack()
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError(f"{chromium} did not start (no DevTools port)")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            pages = [t for t in json.load(resp) if t["type"] == "page"]
+        self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
+        self.next_id = 0
+        self.pending: dict[str, str] = {}  # requestId -> URL of chart-data requests in flight
+        self.answered = 0
+        self.failed: list[str] = []
+        for method in ("Page.enable", "Runtime.enable", "Network.enable"):
+            self.call(method)
+
+    def _event(self, msg: dict) -> None:
+        method, params = msg.get("method"), msg.get("params", {})
+        if method == "Network.requestWillBeSent" and CHART_DATA_PATH in params["request"]["url"]:
+            self.pending[params["requestId"]] = params["request"]["url"]
+        elif method == "Network.responseReceived" and params["requestId"] in self.pending:
+            if params["response"]["status"] >= 400:
+                self.failed.append(f"chart data request answered HTTP {params['response']['status']}")
+        elif method in ("Network.loadingFinished", "Network.loadingFailed") and params["requestId"] in self.pending:
+            del self.pending[params["requestId"]]
+            self.answered += 1
+            if method == "Network.loadingFailed" and not params.get("canceled"):
+                self.failed.append(f"chart data request failed: {params.get('errorText')}")
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=120))
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error'].get('message')}")
+                return msg.get("result", {})
+            self._event(msg)
+
+    def evaluate(self, expression: str, await_promise: bool = False):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+    def goto(self, url: str, timeout: float = 60) -> None:
+        self.pending.clear()
+        self.answered, self.failed = 0, []
+        self.call("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete'", timeout, f"{url} did not load")
+
+    def wait_for(self, expression: str, timeout: float, message: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(message)
+            time.sleep(0.25)
+
+    def type_into(self, selector: str, text: str) -> None:
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", text=text)
+
+    def fit_height(self, height: int) -> None:
+        """Make the viewport ``height`` tall (the whole dashboard), so every chart is in view."""
+        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height, deviceScaleFactor=1, mobile=False)
+
+    def screenshot(self, path: Path) -> None:
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        self.stack.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def browser(width: int, height: int):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='dash-chromium-')}")
-    opts.add_argument(f"--window-size={width},{height}")
-    return webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
-
-
-def sign_in(driver, url: str, username: str, password: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    driver.get(f"{url}/login/")
-    wait = WebDriverWait(driver, 60)
-    user = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "input[name='username'], #username")))
-    user.send_keys(username)
-    driver.find_element(By.CSS_SELECTOR, "input[name='password'], #password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
-    deadline = time.monotonic() + 60
-    while "/login" in driver.current_url:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"screenshots: sign-in as {username} failed (still on the login page)")
-        time.sleep(0.5)
+def sign_in(browser: Browser, base: str, username: str, password: str) -> None:
+    browser.goto(f"{base}/login/")
+    browser.wait_for("!!document.querySelector('[data-test=\"username-input\"]')", 60, "no login form at /login/")
+    browser.type_into('[data-test="username-input"]', username)
+    browser.type_into('[data-test="password-input"]', password)
+    browser.evaluate("document.querySelector('[data-test=\"login-button\"]').click()")
+    try:
+        browser.wait_for("!location.pathname.startsWith('/login')", 30, "")
+    except TimeoutError:
+        raise RuntimeError(f"sign-in as {username} failed (still on the login page)") from None
+    browser.wait_for("document.readyState === 'complete'", 60, "the page after sign-in did not load")
 
 
-def capture(driver, url: str, dash: dict, out: Path, timeout: float) -> list[str]:
-    driver.get(f"{url}/superset/dashboard/{dash['slug']}/?standalone=1")
+def _api(browser: Browser, path: str):
+    js = (
+        f"fetch({json.dumps(path)}, {{credentials: 'same-origin'}})"
+        ".then(r => r.ok ? r.json() : Promise.reject('HTTP ' + r.status)).then(j => JSON.stringify(j.result))"
+    )
+    return json.loads(browser.evaluate(js, await_promise=True))
+
+
+def check_dashboard(browser: Browser, base: str, dash: dict, out: Path, timeout: float, prefix: str = ""):
+    """Open one dashboard, wait until every chart is drawn and still, screenshot it; (result, problems)."""
+    key = dash.get("slug") or str(dash["id"])
+    title = dash.get("dashboard_title", key)
+    expected = len(_api(browser, f"/api/v1/dashboard/{dash['id']}/charts"))
+    browser.call("Emulation.clearDeviceMetricsOverride")
+    browser.goto(f"{base}/superset/dashboard/{key}/?standalone=1")
     deadline = time.monotonic() + timeout
-    holders, loading, problems = 0, 1, []
+    states: list[dict] = []
+    previous: list[str] = []
+    height = 0
     while time.monotonic() < deadline:
-        holders, loading, problems = driver.execute_script(PROBE_JS)
-        if holders >= dash["charts"] and loading == 0:
+        states = json.loads(browser.evaluate(CHART_STATE_JS) or "[]")
+        if len(states) >= expected:
+            content = int(browser.evaluate(CONTENT_HEIGHT_JS))
+            if content > height:  # charts below the fold are drawn only once they are in view
+                height = content
+                browser.fit_height(height)
+                previous = []
+                continue
+        signatures = [s["signature"] for s in states]
+        settled = (
+            len(states) >= expected
+            and not browser.pending
+            and browser.answered > 0
+            and all(s["error"] or s["empty"] or (s["drawn"] and not s["loading"]) for s in states)
+        )
+        if settled and signatures == previous:
             break
-        time.sleep(1)
-    else:
-        return [f"{dash['title']}: {holders}/{dash['charts']} charts shown, {loading} still loading after {timeout}s"]
-    time.sleep(2)  # ECharts animations settle
-    holders, loading, problems = driver.execute_script(PROBE_JS)
-    height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(driver.get_window_size()["width"], max(height + 40, 900))
-    time.sleep(1)
-    driver.save_screenshot(str(out))
-    return [f"{dash['title']}: {p}" for p in problems]
+        previous = signatures if settled else []
+        time.sleep(0.3)
+    png = out / f"{prefix}{key}.png"
+    browser.screenshot(png)
+    problems = [f"{title}: {f}" for f in browser.failed]
+    if len(states) < expected:
+        problems.append(f"{title}: {len(states)} of {expected} charts on the page after {timeout:.0f}s")
+    for s in states:
+        name = s["title"] or f"chart {s['id']}"
+        if s["error"]:
+            problems.append(f"{title} / {name}: error panel: {s['error']}")
+        elif s["empty"]:
+            problems.append(f"{title} / {name}: no rows")
+        elif not s["drawn"] or s["loading"]:
+            problems.append(f"{title} / {name}: not drawn after {timeout:.0f}s")
+    if not problems and time.monotonic() >= deadline:
+        problems.append(f"{title}: charts still changing or data requests pending after {timeout:.0f}s")
+    result = {"dashboard": title, "slug": key, "charts": len(states), "data_requests": browser.answered,
+              "png": str(png), "ok": not problems}  # fmt: skip
+    return result, problems
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", required=True)
+    ap.add_argument("--url", required=True, help="Superset base URL, e.g. http://127.0.0.1:8088")
     ap.add_argument("--username", required=True)
-    ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
-    ap.add_argument("--prefix", default="local-")
-    ap.add_argument("--timeout", type=float, default=180)
-    ap.add_argument("--width", type=int, default=1600)
+    ap.add_argument("--password-env", default="DASHBOARDS_PASSWORD", help="environment variable with the password")
+    ap.add_argument("--out", type=Path, required=True, help="directory for the PNG files")
+    ap.add_argument("--prefix", default="", help="prefix of the PNG file names, e.g. lab-")
+    ap.add_argument("--expect", type=int, default=1, help="fail unless at least this many dashboards are visible")
+    ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for one dashboard's charts")
+    ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     args = ap.parse_args(argv)
-    password = os.environ.get("DASHBOARDS_PASSWORD")
+    password = os.environ.get(args.password_env)
     if not password:
-        print("screenshots: DASHBOARDS_PASSWORD is not set", file=sys.stderr)
-        return 1
+        print(f"screenshots: set the password in ${args.password_env}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    driver = browser(args.width, 1000)
+    base = args.url.rstrip("/")
     problems: list[str] = []
     try:
-        sign_in(driver, args.url.rstrip("/"), args.username, password)
-        for dash in dashboards():
-            path = args.out / f"{args.prefix}{dash['slug']}.png"
-            found = capture(driver, args.url.rstrip("/"), dash, path, args.timeout)
-            problems += found
-            print(f"{path}: {'problems' if found else 'ok'}", flush=True)
+        browser = Browser(args.chromium)
+    except (RuntimeError, OSError) as exc:
+        print(f"screenshots: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sign_in(browser, base, args.username, password)
+        found = sorted(_api(browser, "/api/v1/dashboard/?q=(page_size:100)"), key=lambda d: d.get("slug") or "")
+        if len(found) < args.expect:
+            problems.append(f"{args.username} sees {len(found)} dashboards, expected at least {args.expect}")
+        for dash in found:
+            result, issues = check_dashboard(browser, base, dash, args.out, args.timeout, args.prefix)
+            print(json.dumps(result), flush=True)
+            problems += issues
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        problems.append(str(exc))
     finally:
-        driver.quit()
+        browser.close()
     for p in problems:
         print(f"screenshots: {p}", file=sys.stderr)
     return 1 if problems else 0

@@ -12,13 +12,16 @@ What it does:
 
 1. Reads the YAML tree (``databases/``, ``datasets/``, ``charts/``, ``dashboards/``; Superset's export format) and
    fills in what differs per installation: the marts database's SQLAlchemy URI (``DASHBOARDS_MARTS_URI``; the
-   repository holds none, and no password), its password (``DASHBOARDS_MARTS_PASSWORD_FILE``, optional), the
-   marts schema (``DASHBOARDS_MARTS_SCHEMA``, default ``marts``) and each chart's ``query_context`` (derived from
-   its ``params``, so ``GET /api/v1/chart/<id>/data`` answers for every chart: tests and the benchmark use it).
+   repository holds none, and no password), its password (``DASHBOARDS_MARTS_PASSWORD_FILE``, optional: the URI
+   then carries Superset's password mask, as in Superset's own exports, so the importer keeps the password given
+   beside it instead of taking "no password" from the URI), the marts schema (``DASHBOARDS_MARTS_SCHEMA``,
+   default ``marts``) and each chart's ``query_context`` (derived from its ``params``, so
+   ``GET /api/v1/chart/<id>/data`` answers for every chart: tests and the benchmark use it).
 2. Imports databases, datasets, charts and dashboards in that order, each with ``overwrite=True`` (Superset's
    dashboard import alone never overwrites charts or datasets, so an edited chart YAML would be ignored).
-3. Compares Superset's own export of these assets before and after: ``changed`` is false when the import
-   altered nothing (a re-import of the same YAML), true when an edit reached Superset.
+3. Compares Superset's own export of these assets (and a hash of the stored marts password) before and after:
+   ``changed`` is false when the import altered nothing (a re-import of the same YAML), true when an edit or a
+   new password reached Superset.
 
 The assets are owned by a service account (``--owner``, default ``dashboards-as-code``): created on first use,
 inactive (it cannot sign in) and with the Admin role, which Superset's importers require to overwrite assets.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import secrets
@@ -47,6 +51,9 @@ KINDS = ("databases", "datasets", "charts", "dashboards")
 MODEL_TYPES = {"databases": "Database", "datasets": "SqlaTable", "charts": "Slice", "dashboards": "Dashboard"}
 EXPORT_VERSION = "1.0.0"
 DEFAULT_OWNER = "dashboards-as-code"
+# superset.constants.PASSWORD_MASK: a URI with this password makes the importer keep the password it is given
+# separately (Database.set_sqlalchemy_uri); any other URI password, or none, replaces it.
+PASSWORD_MASK = "X" * 10
 
 
 class ImportError_(RuntimeError):
@@ -92,18 +99,37 @@ def _check_references(assets: dict[str, dict[str, Any]]) -> None:
                         raise ImportError_(f"{name}: chart {ref} in its layout matches no chart file")
 
 
-def render(assets: dict[str, dict[str, Any]], marts_uri: str, schema: str = "marts") -> dict[str, dict[str, Any]]:
-    """The assets as this installation imports them: marts URI and schema set, query contexts derived."""
+def render(
+    assets: dict[str, dict[str, Any]], marts_uri: str, schema: str = "marts", with_password: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The assets as this installation imports them: marts URI and schema set, query contexts derived.
+
+    ``with_password``: the password comes separately (``import_assets``); the URI gets Superset's mask for it."""
     out = copy.deepcopy(assets)
     for name, a in out.items():
         a.setdefault("version", EXPORT_VERSION)
         if name.startswith("databases/"):
-            a["sqlalchemy_uri"] = marts_uri
+            a["sqlalchemy_uri"] = _masked(marts_uri) if with_password else marts_uri
         elif name.startswith("datasets/"):
             a["schema"] = schema
         elif name.startswith("charts/") and not a.get("query_context"):
             a["query_context"] = json.dumps(query_context(a), sort_keys=True)
     return out
+
+
+def _masked(uri: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        raise ImportError_("DASHBOARDS_MARTS_URI is not an SQLAlchemy URI") from None
+    if url.password is not None:
+        raise ImportError_(
+            "DASHBOARDS_MARTS_URI carries a password and DASHBOARDS_MARTS_PASSWORD_FILE is set: give it once"
+        )
+    return url.set(password=PASSWORD_MASK).render_as_string(hide_password=False)
 
 
 def query_context(chart: dict[str, Any]) -> dict[str, Any]:
@@ -264,7 +290,11 @@ def _snapshot(rendered: dict[str, dict[str, Any]]) -> dict[str, str]:
     snap: dict[str, str] = {}
     for kind in KINDS:
         uuids = [str(a["uuid"]) for n, a in rendered.items() if n.startswith(kind + "/")]
-        ids = [m.id for m in db.session.query(models[kind]).filter(models[kind].uuid.in_(uuids)).all()]
+        found = db.session.query(models[kind]).filter(models[kind].uuid.in_(uuids)).all()
+        ids = [m.id for m in found]
+        if kind == "databases":  # exports mask the password: compare a hash of the stored one
+            for m in found:
+                snap[f"password:{m.uuid}"] = hashlib.sha256((m.password or "").encode()).hexdigest()
         # Present assets only: the first import finds none.
         for name, content in commands[kind](ids, export_related=False).run() if ids else []:
             if name != "metadata.yaml":
@@ -321,10 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         password = None
         if pw_file := os.environ.get("DASHBOARDS_MARTS_PASSWORD_FILE"):
             try:
-                password = Path(pw_file).read_text().strip()
+                password = Path(pw_file).read_text().rstrip("\n")
             except OSError as exc:
                 raise ImportError_(f"cannot read DASHBOARDS_MARTS_PASSWORD_FILE: {exc.strerror}") from None
-        rendered = render(load_assets(args.assets), uri, os.environ.get("DASHBOARDS_MARTS_SCHEMA", "marts"))
+            if not password:
+                raise ImportError_(f"DASHBOARDS_MARTS_PASSWORD_FILE {pw_file} is empty")
+        schema = os.environ.get("DASHBOARDS_MARTS_SCHEMA", "marts")
+        rendered = render(load_assets(args.assets), uri, schema, with_password=password is not None)
         if args.render_only:
             print(json.dumps(rendered, indent=1, sort_keys=True, default=str))
             return 0

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -144,9 +145,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{base}/api/v1/chart/?q=(page_size:100,columns:!(id,slice_name,datasource_name_text))", token
             )
             rows_out = []
+            errors: list[str] = []
             for chart in sorted(charts["result"], key=lambda c: c["slice_name"]):
                 url = f"{base}/api/v1/chart/{chart['id']}/data/?force=true"
-                first = _api(url, token)
+                try:
+                    first = _api(url, token)
+                except urllib.error.HTTPError as exc:  # a chart that cannot answer is a finding, not the end
+                    errors.append(f"{chart['slice_name']}: HTTP {exc.code} {exc.read()[:300].decode(errors='replace')}")
+                    continue
                 rows = sum(r.get("rowcount", 0) for r in first["result"])
                 times = []
                 for _ in range(args.repeat):
@@ -178,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {ds} | {rows} | {p50:.0f} | {p95:.0f} |")
     worst = max(r[4] for r in rows_out)
     print(f"\nworst p95: {worst:.0f} ms (target < 200 ms)")
-    return 0
+    for e in errors:
+        print(f"chart data request failed: {e}")
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
