@@ -186,6 +186,21 @@ def find_landing(conn: sa.Connection, *, sha256: str, original_path: str | None 
     return dict(row) if row else None
 
 
+def find_original(conn: sa.Connection, *, sha256: str, feed: str | None) -> dict[str, Any] | None:
+    """The earliest delivery of these bytes to this feed that stands: accepted, or still waiting for validation.
+
+    A file is a duplicate only of such a delivery (ADR 0162): bytes an earlier delivery had quarantined, or that
+    were filed under another feed, are landed again and validated on their own."""
+    m, o = ingest_manifest, file_outcomes_t
+    same_feed = m.c.feed.is_(None) if feed is None else m.c.feed == feed
+    rows = conn.execute(sa.select(m).where(m.c.sha256 == sha256, same_feed).order_by(m.c.seq)).mappings().all()
+    for row in rows:
+        newest = sa.select(o.c.outcome).where(o.c.manifest_seq == row["seq"]).order_by(o.c.seq.desc()).limit(1)
+        if conn.execute(newest).scalar() in (None, "accepted"):
+            return dict(row)
+    return None
+
+
 def add_manifest_row(conn: sa.Connection, row: dict[str, Any]) -> int:
     return int(conn.execute(ingest_manifest.insert().values(**row)).inserted_primary_key[0])
 

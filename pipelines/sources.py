@@ -49,6 +49,9 @@ class Feed:
     key: tuple[str, ...]
     description: str
     has_instrument: bool = False  # the file names an instrument that must be in the equipment registry
+    # The file-name convention's identity fields (regex, named groups batch_id / instrument_id / unit_op): where
+    # the content names them too they must agree (chain of identity, pipelines/validate/integrity.py).
+    name_identity: str | None = None
 
     @property
     def name(self) -> str:
@@ -63,6 +66,46 @@ class Feed:
 
 
 C = Column
+
+# The MES process steps (unit operations), in process order.
+UNIT_OPERATIONS = (
+    "apheresis_receipt",
+    "selection",
+    "activation",
+    "transduction",
+    "expansion",
+    "harvest",
+    "formulation",
+    "cryopreservation",
+    "qc_release",
+)
+# A controller export's name: <instrument>_<batch>_<unit operation>[_<YYYYMMDDTHHMM>Z][_<anything>].csv
+_CONTROLLER_NAME = (
+    r"(?P<instrument_id>[^_]+)_(?P<batch_id>[^_]+)_(?P<unit_op>"
+    + "|".join(sorted(UNIT_OPERATIONS, key=len, reverse=True))
+    + r")(?:_\d{8}T\d{4,6}Z)?(?:_[^.]*)?\.csv"
+)
+
+# The unit each measured parameter is recorded in (the registry's; ingest converts others it knows, ADR 0162).
+PARAM_UNITS: dict[str, dict[str, str]] = {
+    "bioreactor__readings": {
+        "temperature": "degC",
+        "ph": "pH",
+        "dissolved_oxygen": "%sat",
+        "co2": "%",
+        "rocking_rate": "rpm",
+        "gas_flow": "L/min",
+        "perfusion_rate": "mL/day",
+        "volume": "mL",
+    },
+    "analyzer__samples": {
+        "vcd": "cells/mL",
+        "viability": "%",
+        "glucose": "g/L",
+        "lactate": "g/L",
+        "glutamine": "mmol/L",
+    },
+}
 
 # Appended by ingest to every landing row: which raw file (by content hash) and which run produced it.
 LINEAGE_COLUMNS: tuple[Column, ...] = (
@@ -130,8 +173,7 @@ FEEDS: tuple[Feed, ...] = (
             C(
                 "step_name",
                 "VARCHAR",
-                description="apheresis_receipt | selection | activation | transduction | "
-                "expansion | harvest | formulation | cryopreservation | qc_release",
+                description=" | ".join(UNIT_OPERATIONS),
             ),
             C("started_at", "TIMESTAMPTZ"),
             C("ended_at", "TIMESTAMPTZ", nullable=True),
@@ -173,6 +215,7 @@ FEEDS: tuple[Feed, ...] = (
         "Online bioreactor parameters at 1 min: the controller's wide CSV export with '# key: value' metadata "
         "lines and a units row, melted to long format at ingest.",
         has_instrument=True,
+        name_identity=_CONTROLLER_NAME,
     ),
     Feed(
         "analyzer",
@@ -193,6 +236,7 @@ FEEDS: tuple[Feed, ...] = (
         ("sample_id", "param"),
         "Daily offline in-process samples (cell counter, metabolite analyzer), Parquet.",
         has_instrument=True,
+        name_identity=r"samples_(?P<batch_id>[^_]+)(?:_[^.]*)?\.parquet",
     ),
     Feed(
         "lims",

@@ -22,18 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..sources import PARAM_UNITS
 from .world import Expansion
 
 # (column/param name, unit, decimals) in the controller's column order
-PARAMS: tuple[tuple[str, str, int], ...] = (
-    ("temperature", "degC", 2),
-    ("ph", "pH", 2),
-    ("dissolved_oxygen", "%sat", 1),
-    ("co2", "%", 2),
-    ("rocking_rate", "rpm", 0),
-    ("gas_flow", "L/min", 3),
-    ("perfusion_rate", "mL/day", 0),
-    ("volume", "mL", 0),
+_DECIMALS = {"temperature": 2, "ph": 2, "dissolved_oxygen": 1, "co2": 2, "rocking_rate": 0, "gas_flow": 3}
+# (param, unit, decimals); the units are the registry's (pipelines.sources.PARAM_UNITS), in controller order.
+PARAMS: tuple[tuple[str, str, int], ...] = tuple(
+    (p, u, _DECIMALS.get(p, 0)) for p, u in PARAM_UNITS["bioreactor__readings"].items()
 )
 QUALITY_CODES = pa.array(["good", "uncertain", "bad"])  # the controller's quality vocabulary, by code index
 PARAM_UNITS = {p: u for p, u, _ in PARAMS}

@@ -198,7 +198,7 @@ def _land_one(settings: Settings, eng, raw: storage.Store, path: Path, run_id: s
     key = storage.raw_key(base["feed"], sha)
     with eng.connect() as conn:
         seen_here = control.find_landing(conn, sha256=sha, original_path=base["source_path"])
-        first = seen_here or control.find_landing(conn, sha256=sha)
+        first = seen_here or control.find_original(conn, sha256=sha, feed=base["feed"])
     if seen_here:
         return LandedFile(
             **base,

@@ -35,7 +35,7 @@ from pipelines import control, storage
 from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.sources import ARROW_TYPES, FEEDS, FEEDS_BY_NAME, LINEAGE_COLUMNS, Feed
-from pipelines.validate import expectations, readers, report
+from pipelines.validate import expectations, integrity, readers, report
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,8 @@ def validate_pending(res: Resources | Settings, run_id: str) -> list[FileVerdict
                 )
             data = raw.read_bytes(m["raw_key"])
             parsed = readers.read(data, feed, equipment)
+            found = integrity.check(feed, m["original_name"], parsed)  # identity, units, calibration (ADR 0162)
+            parsed.flags, parsed.notes = found.flags, found.notes
         except readers.Structural as s:
             verdicts.append(_quarantine(res, m, s, run_id))
             continue
@@ -263,6 +265,8 @@ def _finish_file(
     cells = _Cells((n, width))
     for column, mask in parsed.coerce_errors.items():
         cells.add("reject", f"{column}_unparseable", np.flatnonzero(mask), col_ix.get(column))
+    for name, mask in parsed.flags.items():
+        cells.add("flag", name, np.flatnonzero(mask), None)
     for rule, idx in per_rule:
         if len(idx):
             cells.add(rule.policy, rule.name, idx, col_ix.get(rule.column) if rule.column else None)
@@ -293,6 +297,7 @@ def _finish_file(
         summary.append(f"{n_rej} rows rejected (" + ", ".join(f"{k}: {v}" for k, v in counts_reject.items()) + ")")
     if n_flag:
         summary.append(f"{n_flag} rows flagged (" + ", ".join(f"{k}: {v}" for k, v in counts_flag.items()) + ")")
+    summary += parsed.notes
     verdict = FileVerdict(
         manifest_seq=m["seq"],
         original_name=m["original_name"],

@@ -71,6 +71,10 @@ class Parsed:
     melt_params: tuple[str, ...] = ()
     constants: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    # Set by the integrity checks (pipelines/validate/integrity.py): flags per name (bool per frame row; a melted
+    # file's flag applies to every parameter of the row) and notes for the outcome's reason (unit conversions).
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def decode(data: bytes) -> str:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.settings import Settings
+from pipelines.sources import PARAM_UNITS
 
 QC_HEADER = (
     "sample_id,batch_id,test_code,attribute,result_text,result_value,unit,sampled_at,tested_at,reviewed_at,"
@@ -75,7 +76,7 @@ def _sample(sid: str, param: str, value: float | None, instrument: str = "CC-NC2
         "culture_day": 3,
         "param": param,
         "value": value,
-        "unit": "%",
+        "unit": PARAM_UNITS["analyzer__samples"].get(param, "%"),  # the registry's unit (ADR 0162)
         "analyst_id": "AN-1",
     }
 
