@@ -148,6 +148,10 @@ def ensure_schema(eng: Engine) -> None:
     """Create the tables and their append-only triggers if missing (idempotent)."""
     metadata_obj.create_all(eng, checkfirst=True)
     with eng.begin() as conn:
+        # One manifest row per delivery (path + bytes): behind ingest's check, for writers on different hosts.
+        conn.exec_driver_sql(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ingest_manifest_one_delivery ON ingest_manifest (original_path, sha256)"
+        )
         for table in APPEND_ONLY_TABLES:
             for stmt in append_only_ddl(eng.dialect.name, table):
                 conn.exec_driver_sql(stmt)

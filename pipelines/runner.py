@@ -9,10 +9,8 @@ asset runs exactly the same code as the CLI.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipelines import ledger, lineage
+from pipelines import ledger, lineage, locks
 from pipelines.resources import Resources
 from pipelines.settings import Settings
 
@@ -57,6 +55,7 @@ def is_transient(exc: BaseException) -> bool:
 
     transient: list[type[BaseException]] = [
         WriterBusy,
+        locks.Busy,
         ConnectionError,
         TimeoutError,
         sa.exc.OperationalError,
@@ -140,27 +139,8 @@ def duckdb_writer_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECON
     Dagster already limits these assets to one at a time (pool ``duckdb_writer``); this lock also covers a CLI
     run started beside the daemon. It is an OS lock (flock): released when the process dies.
     """
-    path = Path(settings.home) / "locks" / "duckdb-writer.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise WriterBusy(f"another run ({holder}) is writing {settings.home}; try again later") from None
-                time.sleep(1)
-        handle.truncate(0)
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locks.hold(settings, "duckdb-writer", wait_seconds, busy=WriterBusy):
+        yield
 
 
 def landing_files(settings: Settings) -> list[Path]:

@@ -27,12 +27,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipelines import control, storage
+import sqlalchemy as sa
+
+from pipelines import control, locks, storage
 from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.sources import feed_for
 
 log = logging.getLogger(__name__)
+LANDING_LOCK = "landing"
 
 HEAD_BYTES = 4096  # enough for a controller export's '# key: value' metadata block
 
@@ -113,9 +116,14 @@ def land(
 
     ``full_rehash``: hash every file even if unchanged since its last check (None: when one is due)."""
     res = Resources.of(res)
-    eng = res.control
     if full_rehash is None:
         full_rehash = full_rehash_due(res)
+    with locks.hold(res.settings, LANDING_LOCK):  # no two ingests or validations of the same files interleave
+        return _land_all(res, paths, run_id, full_rehash)
+
+
+def _land_all(res: Resources, paths: Sequence[Path], run_id: str, full_rehash: bool) -> list[LandedFile]:
+    eng = res.control
     checks = {} if full_rehash else control.latest_checks(eng)
     results: list[LandedFile] = []
     new_checks: list[dict[str, Any]] = []
@@ -247,21 +255,34 @@ def _land_one(settings: Settings, eng, raw: storage.Store, path: Path, run_id: s
         "raw_key": raw_key,
         "raw_uri": raw_uri,
     }
-    with eng.begin() as conn:
-        seq = control.add_manifest_row(conn, row)
-        if first is not None:
-            reason = f"same bytes as {first['original_name']} (landed {control.iso(first['received_at'])})"
-            control.add_outcome(
-                conn,
-                {
-                    "manifest_seq": seq,
-                    "sha256": sha,
-                    "outcome": "duplicate",
-                    "reason": reason,
-                    "run_id": run_id,
-                    "decided_at": received_at,
-                },
-            )
+    try:
+        with eng.begin() as conn:
+            seq = control.add_manifest_row(conn, row)
+            if first is not None:
+                reason = f"same bytes as {first['original_name']} (landed {control.iso(first['received_at'])})"
+                control.add_outcome(
+                    conn,
+                    {
+                        "manifest_seq": seq,
+                        "sha256": sha,
+                        "outcome": "duplicate",
+                        "reason": reason,
+                        "run_id": run_id,
+                        "decided_at": received_at,
+                    },
+                )
+    except sa.exc.IntegrityError:
+        # Another host landed the same delivery between our check and insert (unique path + SHA-256).
+        return LandedFile(
+            **base,
+            instrument_id=instrument,
+            sha256=sha,
+            size=size,
+            raw_uri=raw_uri,
+            outcome="duplicate",
+            reason="already landed from this path (by a concurrent run)",
+            recorded=False,
+        )
     return LandedFile(
         **base,
         instrument_id=instrument,

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import control, storage
+from pipelines import control, locks, storage
 from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.sources import ARROW_TYPES, FEEDS, FEEDS_BY_NAME, LINEAGE_COLUMNS, Feed
@@ -183,6 +183,14 @@ def _long_table(feed: Feed, parsed: readers.Parsed, lineage: dict[str, Any], fla
 def validate_pending(res: Resources | Settings, run_id: str) -> list[FileVerdict]:
     """Validate every landed file that has no outcome yet; returns one verdict per file (see module doc)."""
     res = Resources.of(res)
+    from pipelines.ingest import LANDING_LOCK
+
+    # One validator at a time: a second one waits, then finds the files decided (no two outcomes for one delivery).
+    with locks.hold(res.settings, LANDING_LOCK):
+        return _validate_pending(res, run_id)
+
+
+def _validate_pending(res: Resources, run_id: str) -> list[FileVerdict]:
     eng = res.control
     todo = control.pending(eng)
     ensure_schema_files(res)

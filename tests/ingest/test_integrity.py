@@ -180,3 +180,49 @@ def test_quarantined_bytes_are_validated_again_when_redelivered(settings, monkey
     _deliver(settings, {"bioreactor/BR-XURI-01_B-1_expansion_third.csv": data}, run="run-3")
     third = _outcome(settings, "bioreactor/BR-XURI-01_B-1_expansion_third.csv")
     assert third["outcome"] == "duplicate" and "BR-XURI-01_B-1_expansion_redelivered.csv" in third["reason"]
+
+
+# --- concurrency ----------------------------------------------------------------------------------------------
+
+
+def test_two_ingests_of_the_same_files_at_once_record_each_delivery_once(settings, landing):
+    """Two real processes land the same directory at the same moment: the landing lock serialises them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipelines.ingest import land\n"
+        "from pipelines.settings import Settings\n"
+        "land(Settings(home=sys.argv[1]), [sys.argv[2]], sys.argv[3])\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(settings.home), str(landing), f"run-{i}"]) for i in (1, 2)
+    ]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    rows = control.file_outcomes(control.engine(settings))
+    paths = [r["path"] for r in rows]
+    assert len(paths) == len(set(paths)) == len([p for p in landing.rglob("*") if p.is_file()])
+
+
+def test_the_manifest_refuses_a_second_row_for_one_delivery(settings):
+    import sqlalchemy as sa
+
+    eng = control.engine(settings)
+    control.ensure_schema(eng)
+    row = {
+        "run_id": "r1",
+        "received_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "source_system": "mes",
+        "feed": "mes__batches",
+        "original_name": "batches_2026-01.csv",
+        "original_path": "/landing/mes/batches_2026-01.csv",
+        "sha256": "ab" * 32,
+        "size_bytes": 1,
+        "raw_key": "k",
+        "raw_uri": "u",
+    }
+    with eng.begin() as conn:
+        control.add_manifest_row(conn, row)
+    with pytest.raises(sa.exc.IntegrityError), eng.begin() as conn:
+        control.add_manifest_row(conn, {**row, "run_id": "r2"})
