@@ -278,6 +278,53 @@ def status(as_json: bool, limit: int) -> None:
         out.print(q)
 
 
+@cli.command("audit-trail")
+@click.argument("batch_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def audit_trail_cmd(batch_id: str, as_json: bool) -> None:
+    """What QA reviews before disposition: every raw file behind BATCH_ID's rows (SHA-256, outcome), corrections,
+    flags and rejects, late or re-delivered data, and the runs that touched it."""
+    from pipelines.audit import AuditError, audit_trail
+
+    try:
+        data = audit_trail(load_settings(), batch_id)
+    except AuditError as exc:
+        raise UsageProblem(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    out.print(f"batch {batch_id}: disposition {data['disposition_at'] or 'not yet'}")
+    files = Table(title="raw files behind its rows", title_justify="left")
+    for col in ("feed", "file", "sha256", "outcome", "landed", "current", "superseded", "flagged", "rejected"):
+        files.add_column(col, overflow="fold")
+    for f in data["files"]:
+        files.add_row(
+            f["feed"],
+            f["file"],
+            f["sha256"][:12],
+            f["outcome"] or "?",
+            *(str(f[k]) for k in ("rows_landed", "rows_current", "rows_superseded", "rows_flagged", "rows_rejected")),
+        )
+    out.print(files)
+    for title, rows in (("quarantined files naming it", data["quarantined"]), ("late", data["late"])):
+        for r in rows:
+            out.print(f"{title}: {r['file']} ({r['sha256'][:12]}) received {r['received_at']} {r.get('reason') or ''}")
+    for r in data["redelivered"]:
+        out.print(f"re-delivered: {r['file']} ({r['sha256'][:12]}) received {r['received_at']}")
+    for c in data["corrections"]:
+        key = ", ".join(f"{k}={v}" for k, v in c["key"].items())
+        versions = " -> ".join(f"{v['file']}:{v['row']}" for v in c["versions"])
+        out.print(f"correction {c['feed']} [{key}]: {versions}; current {c['current']}")
+    out.print("flags: " + (", ".join(f"{k} {v}" for k, v in data["flags"].items()) or "none"))
+    out.print("rejects: " + (", ".join(f"{k} {v}" for k, v in data["rejects"].items()) or "none"))
+    runs = Table(title="runs that touched it", title_justify="left")
+    for col in ("run id", "status", "trigger", "who", "started (UTC)"):
+        runs.add_column(col, overflow="fold")
+    for r in data["runs"]:
+        runs.add_row(r["run_id"], r["status"], r["trigger"], r["who"], r["started_at"][:19])
+    out.print(runs)
+
+
 @cli.command("lineage-send")
 def lineage_send() -> None:
     """Send the lineage events waiting in HOME/lineage/undelivered.jsonl to the lineage server now, oldest first."""

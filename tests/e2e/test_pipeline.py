@@ -213,6 +213,54 @@ def test_every_lineage_event_is_valid_openlineage(embedded, openlineage_validato
     assert started == ended
 
 
+def test_audit_trail_of_a_demo_batch(embedded):
+    """`lakehouse audit-trail BATCH`: every raw file behind the batch's rows with its SHA-256 and outcome, the runs
+    that touched it; the mart batch_audit_trail holds the same files."""
+    import re
+
+    import duckdb
+
+    from pipelines.sources import FEEDS_BY_NAME
+
+    controller_name = FEEDS_BY_NAME["bioreactor__readings"].name_identity
+    export = next(
+        f
+        for f in embedded.truth["files"]
+        if f["feed"] == "bioreactor__readings"
+        and f["expected_outcome"].startswith("accepted")
+        and re.fullmatch(controller_name, f["file"].split("/")[1])
+    )
+    batch = re.fullmatch(controller_name, export["file"].split("/")[1])["batch_id"]
+    done = lakehouse(embedded.env, "audit-trail", batch, "--json")
+    assert done.returncode == 0, done.stderr
+    trail = json.loads(done.stdout)
+    files = {f["file"]: f for f in trail["files"]}
+    mine = files[export["file"].split("/")[1]]
+    assert mine["sha256"] == export["sha256"] and mine["outcome"] == "accepted"
+    assert mine["rows_landed"] == mine["rows_current"] > 0 and mine["rows_superseded"] == 0
+    assert {"mes__batches", "mes__process_steps", "bioreactor__readings"} <= {f["feed"] for f in trail["files"]}
+    landing = Path(embedded.settings.landing_dir)
+    for f in trail["files"]:
+        delivered = landing / f["feed"].split("__")[0] / f["deliveries"][0]["file"]
+        assert hashlib.sha256(delivered.read_bytes()).hexdigest() == f["sha256"], f["file"]
+    runs = {r["run_id"]: r["status"] for r in trail["runs"]}
+    assert runs.get(embedded.summary["run_id"]) == "succeeded"
+
+    con = duckdb.connect(str(embedded.settings.marts_path), read_only=True)
+    try:
+        relation = f'"{Path(embedded.settings.marts_path).stem}"."{embedded.settings.marts_schema}".batch_audit_trail'
+        mart = dict(con.execute(f"select sha256, rows_landed from {relation} where batch_id = ?", [batch]).fetchall())
+    finally:
+        con.close()
+    assert mart == {f["sha256"]: f["rows_landed"] for f in trail["files"] if f["rows_landed"]}
+
+    text = lakehouse(embedded.env, "audit-trail", batch)
+    assert text.returncode == 0 and export["sha256"][:12] in text.stdout and batch in text.stdout
+    missing = lakehouse(embedded.env, "audit-trail", "B-NOT-A-BATCH")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == ["error: no file on record has rows of batch 'B-NOT-A-BATCH'"]
+
+
 def test_ingesting_again_changes_nothing_and_a_redelivery_is_a_duplicate(embedded, tmp_path):
     landing = Path(embedded.settings.landing_dir)
     before = json.loads(lakehouse(embedded.env, "status", "--json").stdout)
