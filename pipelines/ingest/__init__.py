@@ -116,9 +116,11 @@ def land(
 
     ``full_rehash``: hash every file even if unchanged since its last check (None: when one is due)."""
     res = Resources.of(res)
-    if full_rehash is None:
-        full_rehash = full_rehash_due(res)
-    with locks.hold(res.settings, LANDING_LOCK):  # no two ingests or validations of the same files interleave
+    # No two ingests or validations of the same files interleave; the control DB is first touched under the lock
+    # too (creating its tables is not atomic on SQLite).
+    with locks.hold(res.settings, LANDING_LOCK):
+        if full_rehash is None:
+            full_rehash = full_rehash_due(res)
         return _land_all(res, paths, run_id, full_rehash)
 
 
