@@ -6,8 +6,8 @@ PROXY_CHECK_PIPELINES_CLIENT_SECRET). Prints one `ok <check>` line per check and
 `WRONG_PASSWORD <utc time before the attempt>` so verify can find the failed login in the provider's log. Any failed
 check raises: non-zero exit with the reason.
 
-alice is in lakehouse-engineers (console, reports), bob in lakehouse-qa (docs, reports), the service account
-svc-lineage in lineage-writers (reports, with bearer tokens from the password grant of the machine client).
+alice is in lakehouse-engineers (console, lineage), bob in lakehouse-qa (docs, lineage), the service account
+svc-lineage in lineage-writers (lineage, with bearer tokens from the password grant of the machine client).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from urllib.parse import urljoin
 import requests
 import urllib3.util.connection
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # lab_oidc beside this file (run as a script)
+from lab_oidc import service_token  # noqa: E402
+
 ADDRESS, NAME, CA, ISSUER = sys.argv[1:5]
 PASSWORDS = {
     "alice": os.environ["PROXY_CHECK_ALICE_PASSWORD"],
@@ -33,9 +36,11 @@ PASSWORDS = {
     "svc-lineage": os.environ["PROXY_CHECK_SVC_PASSWORD"],
 }
 MACHINE_CLIENT = ("cgt-lakehouse-pipelines", os.environ["PROXY_CHECK_PIPELINES_CLIENT_SECRET"])
-BASE = f"https://{ADDRESS}"  # the default server: /console/ (MinIO console), /docs/ (static)
-VHOST = f"https://{NAME}"  # the reports UI on its own server name (static + /minio/ proxied to the S3 API)
+BASE = f"https://{NAME}"  # the default server: /console/ (MinIO console), /docs/ (static + /docs/minio/: S3 API)
+VHOST = f"https://{ADDRESS}"  # the lineage UI on a server name of its own: Marquez web (static) + /api/ (Marquez)
 COOKIE = "_cgt_lakehouse"
+# What any UI's page, script or API answer shows (not its path: the sign-in redirect carries that in its state).
+UI_CONTENT = re.compile(r'LAB-UI|MinIO|<title>Marquez</title>|lineage-graph-dots|"namespaces"\s*:')
 
 # The controller has no DNS entry for the lab host's name: resolve it to its lab address, as a site's DNS would.
 _create_connection = urllib3.util.connection.create_connection
@@ -84,7 +89,7 @@ def expect_sign_in_redirect(response: requests.Response, what: str) -> None:
     location = response.headers.get("Location", "")
     expect(response.status_code == 302, f"{what}: expected 302 to the provider, got {response.status_code}")
     expect(location.startswith(ISSUER + "/auth"), f"{what}: redirected to {location!r}, not the provider")
-    expect("LAB-UI" not in response.text and "MinIO" not in response.text, f"{what}: UI content before sign-in")
+    expect(not UI_CONTENT.search(response.text), f"{what}: UI content before sign-in")
 
 
 def check_nothing_without_sign_in() -> None:
@@ -95,12 +100,16 @@ def check_nothing_without_sign_in() -> None:
         f"{BASE}/docs/",
         f"{BASE}/docs/index.html",
         f"{BASE}/elsewhere",
+        f"{BASE}/docs/minio/health/live",
         f"{VHOST}/",
-        f"{VHOST}/minio/health/live",
+        f"{VHOST}/lineage/dataset/x/y",
+        f"{VHOST}/bundle.js",
+        f"{VHOST}/api/v1/namespaces",
     ):
         expect_sign_in_redirect(get(requests.Session(), url), url)
-    response = requests.post(f"{BASE}/console/api/v1/login", json={}, verify=CA, allow_redirects=False, timeout=30)
-    expect_sign_in_redirect(response, "POST /console/api/v1/login")
+    for url in (f"{BASE}/console/api/v1/login", f"{VHOST}/api/v1/lineage"):
+        response = requests.post(url, json={}, verify=CA, allow_redirects=False, timeout=30)
+        expect_sign_in_redirect(response, f"POST {url}")
     ok("no UI, API or static file answers before sign-in (302 to the provider, no content)")
 
 
@@ -136,8 +145,11 @@ def check_groups() -> requests.Session:
     expect(response.status_code == 404, f"signed in, unknown page: {response.status_code}")
     ok("signed-in start page lists the UIs; unknown paths are 404 after sign-in")
     response = sign_in(alice, f"{VHOST}/", "alice", PASSWORDS["alice"])
-    expect(response.status_code == 200 and "LAB-UI-REPORTS" in response.text, f"alice reports: {response.status_code}")
-    ok("alice opens the reports UI on its own server name (static files)")
+    expect(
+        response.status_code == 200 and "<title>Marquez</title>" in response.text,
+        f"alice lineage: {response.status_code}",
+    )
+    ok("alice opens the lineage UI on its own server name (the Marquez web UI's static files)")
 
     bob = requests.Session()
     response = sign_in(bob, f"{BASE}/docs/", "bob", PASSWORDS["bob"])
@@ -150,11 +162,14 @@ def check_groups() -> requests.Session:
         expect(response.status_code == 403, f"bob {path}: expected 403, got {response.status_code}")
         expect("MinIO" not in response.text, f"bob {path}: console content leaked")
     ok("bob gets 403 on the console and its API (lakehouse-engineers only)")
-    response = sign_in(bob, f"{VHOST}/minio/health/live", "bob", PASSWORDS["bob"])
-    expect(response.status_code == 200, f"bob reports API /minio/health/live: {response.status_code}")
-    response = get(bob, f"{VHOST}/")
-    expect(response.status_code == 200 and "LAB-UI-REPORTS" in response.text, "bob reports start page")
-    ok("bob opens the reports UI and its API path, proxied to the real MinIO S3 API over verified TLS")
+    response = get(bob, f"{BASE}/docs/minio/health/live")
+    expect(response.status_code == 200, f"bob docs API /docs/minio/health/live: {response.status_code}")
+    ok("bob reaches the docs UI's API path, proxied to the real MinIO S3 API over verified TLS")
+    response = sign_in(bob, f"{VHOST}/api/v1/namespaces", "bob", PASSWORDS["bob"])
+    expect(response.status_code == 200 and "namespaces" in response.json(), f"bob lineage API: {response.status_code}")
+    response = get(bob, f"{VHOST}/jobs")
+    expect(response.status_code == 200 and "<title>Marquez</title>" in response.text, "bob lineage UI deep link")
+    ok("bob opens the lineage UI (a deep link answers the Marquez app) and its API, proxied to the real Marquez")
     return alice
 
 
@@ -170,21 +185,14 @@ def check_headers(session: requests.Session) -> None:
 
 def check_bearer_tokens() -> None:
     """A machine client (the lineage transport) calls an API behind the proxy with a token of a named account."""
-    response = requests.post(
-        ISSUER + "/token",
-        data={"grant_type": "password", "username": "svc-lineage", "password": PASSWORDS["svc-lineage"],
-              "scope": "openid email groups"},
-        auth=MACHINE_CLIENT, verify=CA, timeout=30,
-    )  # fmt: skip
-    expect(response.status_code == 200, f"password grant: {response.status_code} {response.text[:200]}")
-    token = response.json()["id_token"]
+    token = service_token(ISSUER, "svc-lineage", PASSWORDS["svc-lineage"], MACHINE_CLIENT, CA)
     bearer = {"Authorization": f"Bearer {token}"}
-    response = requests.get(f"{VHOST}/minio/health/live", headers=bearer, verify=CA, allow_redirects=False, timeout=30)
-    expect(response.status_code == 200, f"bearer on the reports API: {response.status_code}")
+    response = requests.get(f"{VHOST}/api/v1/namespaces", headers=bearer, verify=CA, allow_redirects=False, timeout=30)
+    expect(response.status_code == 200, f"bearer on the lineage API: {response.status_code}")
     response = requests.get(f"{BASE}/console/", headers=bearer, verify=CA, allow_redirects=False, timeout=30)
     expect(response.status_code == 403, f"bearer on the console (not in its groups): {response.status_code}")
     tampered = {"Authorization": f"Bearer {token[:-8]}AAAAAAAA"}
-    response = requests.get(f"{VHOST}/minio/health/live", headers=tampered, verify=CA, timeout=30)
+    response = requests.get(f"{VHOST}/api/v1/namespaces", headers=tampered, verify=CA, timeout=30)
     expect(response.status_code == 403, f"tampered bearer: {response.status_code}")
     ok("a service account's bearer token opens the API its group allows, not the console; a tampered one gets 403")
 
