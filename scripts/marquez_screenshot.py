@@ -13,7 +13,7 @@ each ``--expect`` text (the UI shortens labels to about 15 characters). Writes a
 line.
 
 Exit 0 when the graph rendered with everything expected; 1 with one line on stderr otherwise; 2 on bad usage.
-Chromium: Debian's ``/usr/bin/chromium`` over the DevTools protocol (``scripts/superset_screenshots.Browser``);
+Chromium: Debian's ``/usr/bin/chromium`` over the DevTools protocol (``scripts/chromium.py``);
 ``certutil`` from ``libnss3-tools``.
 """
 
@@ -31,7 +31,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from superset_screenshots import Browser  # noqa: E402
+from chromium import Browser  # noqa: E402
 
 # In the page: the lineage graph's nodes (each is a DATASET or JOB caption and a shortened label), the page's text.
 # The graph and its minimap are separate top-level SVGs: count the one with the most captions.
@@ -120,11 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     home = trusting_home(args.ca)
-    old_home = os.environ.get("HOME")
-    os.environ["HOME"] = home  # Chromium reads $HOME/.pki/nssdb
     browser = None
     try:
-        browser = Browser(args.chromium)
+        browser = Browser(args.chromium, env=os.environ | {"HOME": home})  # Chromium reads $HOME/.pki/nssdb
         browser.call("Page.navigate", url=page)
         sign_in_at_provider(browser, args.username, password, base, args.timeout)
         deadline = time.monotonic() + args.timeout
@@ -153,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if browser is not None:
             browser.close()
-        if old_home is not None:
-            os.environ["HOME"] = old_home
         shutil.rmtree(home, ignore_errors=True)
 
 

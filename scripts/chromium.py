@@ -1,0 +1,112 @@
+"""Headless Chromium driven over the DevTools protocol (websockets): one page, navigate, evaluate, type, screenshot.
+
+Shared by the screenshot scripts (``scripts/marquez_screenshot.py``). Chromium: Debian's ``/usr/bin/chromium`` with
+the flags the project uses for headless runs; a new empty profile per browser, removed on close.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1200",
+    "--remote-debugging-port=0",
+]
+
+
+class Browser:
+    """A headless Chromium and one page, driven over the DevTools protocol."""
+
+    def __init__(self, chromium: str = "/usr/bin/chromium", env: dict[str, str] | None = None):
+        """`env`: the browser's environment (e.g. a HOME whose NSS database trusts a site CA); default: ours."""
+        self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        self.proc = subprocess.Popen(
+            [chromium, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError(f"{chromium} did not start (no DevTools port)")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            pages = [t for t in json.load(resp) if t["type"] == "page"]
+        self.stack = ExitStack()
+        self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
+        self.next_id = 0
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=60))
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error'].get('message')}")
+                return msg.get("result", {})
+
+    def evaluate(self, expression: str, await_promise: bool = False):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+    def goto(self, url: str, timeout: float = 60) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete'", timeout, f"{url} did not load")
+
+    def wait_for(self, expression: str, timeout: float, message: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(message)
+            time.sleep(0.25)
+
+    def type_into(self, selector: str, text: str) -> None:
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", text=text)
+
+    def screenshot(self, path: Path) -> None:
+        height = self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or 1200
+        self.call("Emulation.setDeviceMetricsOverride", width=1600, height=int(height), deviceScaleFactor=1,
+                  mobile=False)  # fmt: skip
+        time.sleep(0.5)  # one layout pass at the new size
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        path.write_bytes(base64.b64decode(data))
+        self.call("Emulation.clearDeviceMetricsOverride")
+
+    def close(self) -> None:
+        if getattr(self, "stack", None):
+            self.stack.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
