@@ -123,15 +123,26 @@ def main(argv: list[str] | None = None) -> int:
     browser = None
     try:
         browser = Browser(args.chromium, env=os.environ | {"HOME": home})  # Chromium reads $HOME/.pki/nssdb
-        browser.call("Page.navigate", url=page)
-        sign_in_at_provider(browser, args.username, password, base, args.timeout)
-        deadline = time.monotonic() + args.timeout
-        while True:
-            graph = json.loads(browser.evaluate(GRAPH_JS))
-            problems = graph_problems(graph, args.name, args.min_nodes, args.expect)
-            if not problems or time.monotonic() > deadline:
+        # A session can end while a slow machine loads the app (short idle timeouts): open the page again, sign in
+        # again if the proxy asks, and give each round a share of the time (the app's files are cached by then).
+        problems: list[str] = []
+        for _ in range(3):
+            browser.call("Page.navigate", url=page)
+            try:
+                browser.wait_for(LOGIN_FORM_JS, 15, "")
+            except TimeoutError:
+                pass  # still signed in: the page itself opened
+            else:
+                sign_in_at_provider(browser, args.username, password, base, args.timeout)
+            deadline = time.monotonic() + args.timeout / 3
+            while True:
+                graph = json.loads(browser.evaluate(GRAPH_JS))
+                problems = graph_problems(graph, args.name, args.min_nodes, args.expect)
+                if not problems or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            if not problems:
                 break
-            time.sleep(0.5)
         browser.screenshot(args.out)
         if problems:
             raise RuntimeError(f"lineage graph of {args.name}: {'; '.join(problems)} (page in {args.out})")
