@@ -52,10 +52,11 @@ FLAGS = [
     "--remote-debugging-port=0",
 ]
 WIDTH = 1600
+WINDOW_HEIGHT = 1200
 CHART_DATA_PATH = "/api/v1/chart/data"
 
-# Evaluated in the page: how tall the dashboard's content is (the bottom of its last chart, not the page's
-# scrollHeight, which grows with the viewport: the dashboard grid is at least as tall as the window).
+# Evaluated in the page: how tall the dashboard's content is (the bottom of its last chart or markdown holder, not
+# the page's scrollHeight, which grows with the viewport: the dashboard grid is at least as tall as the window).
 CONTENT_HEIGHT_JS = r"""
 (() => {
   const parts = [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')];
@@ -67,11 +68,10 @@ CONTENT_HEIGHT_JS = r"""
 # drawing (canvas pixels for ECharts, the markup for tables and SVG).
 CHART_STATE_JS = r"""
 (() => {
-  // Markdown components sit in the same holders as charts: skip them.
-  const holders = [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')]
-    .filter((h) => !h.querySelector('.dashboard-markdown, [data-test="dashboard-markdown-editor"]'));
-  return JSON.stringify(holders.map((h) => {
-    const c = h.querySelector('[data-test="chart-grid-component"]') || h;
+  // Charts only (markdown components sit in the same holders); the window is dashboard-tall by now, so every
+  // chart's component exists.
+  const charts = [...document.querySelectorAll('[data-test="chart-grid-component"]')];
+  return JSON.stringify(charts.map((c) => {
     const text = c.innerText || '';
     const error = c.querySelector('[data-test="error-tooltip"], .ant-alert-error, [role="alert"]');
     const loading = c.querySelector('[data-test="loading-indicator"], .loading, .ant-skeleton');
@@ -102,7 +102,13 @@ class Browser:
     def __init__(self, chromium: str):
         self.profile = tempfile.mkdtemp(prefix="dashboards-chromium-")
         self.proc = subprocess.Popen(
-            [chromium, *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={WIDTH},1200", "about:blank"],
+            [
+                chromium,
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={WIDTH},{WINDOW_HEIGHT}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -221,16 +227,15 @@ def check_dashboard(browser: Browser, base: str, dash: dict, out: Path, timeout:
     deadline = time.monotonic() + timeout
     states: list[dict] = []
     previous: list[str] = []
-    height = 0
+    height = WINDOW_HEIGHT
     while time.monotonic() < deadline:
         states = json.loads(browser.evaluate(CHART_STATE_JS) or "[]")
-        if len(states) >= expected:
-            content = int(browser.evaluate(CONTENT_HEIGHT_JS))
-            if content > height:  # charts below the fold are drawn only once they are in view
-                height = content
-                browser.fit_height(height)
-                previous = []
-                continue
+        content = int(browser.evaluate(CONTENT_HEIGHT_JS))
+        if content > height:  # charts below the fold are drawn only once they are in view
+            height = content
+            browser.fit_height(height)
+            previous = []
+            continue
         signatures = [s["signature"] for s in states]
         settled = (
             len(states) >= expected
