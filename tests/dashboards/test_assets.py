@@ -111,3 +111,18 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert len(bad_ref.stderr.strip().splitlines()) == 1
     no_superset = _run(env)
     assert no_superset.returncode == 1 and "SUPERSET_CONFIG_PATH" in no_superset.stderr
+
+
+def test_password_file_masks_the_uri_and_refuses_a_second_password(tmp_path):
+    # Superset keeps a separately given password only when the URI carries its mask (ADR 0105).
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    env = {"PATH": "/usr/bin:/bin", "DASHBOARDS_MARTS_PASSWORD_FILE": str(pw), "DASHBOARDS_MARTS_URI": PG_URI}
+    rendered = _run(env, "--render-only")
+    assert rendered.returncode == 0 and "s3cret" not in rendered.stdout
+    uris = {d["sqlalchemy_uri"] for n, d in json.loads(rendered.stdout).items() if n.startswith("databases/")}
+    assert uris == {PG_URI.replace("superset_bi@", f"superset_bi:{si.PASSWORD_MASK}@")}
+    env["DASHBOARDS_MARTS_URI"] = PG_URI.replace("superset_bi@", "superset_bi:x@")
+    both = _run(env, "--render-only")
+    assert both.returncode == 1 and "give it once" in both.stderr
+    assert len(both.stderr.strip().splitlines()) == 1
