@@ -1,18 +1,26 @@
 # Role-test lab on systemd-nspawn hosts (docs/lab.md). Needs root and: systemd-container debootstrap iptables
 # iproute2 (apt). Lab hosts: inventories/lab (multi-node, 10.77.0.0/24); role scenarios use their own subnets.
-.PHONY: lab-image lab-up lab-down lab-status lab-test lab-fullstack vagrant-validate
+.PHONY: lab-image lab-up lab-down lab-status lab-test lab-e2e vagrant-validate
 
 LAB_INVENTORY ?= inventories/lab
 
 lab-image: ## Build (or reuse) the cached Debian 12 base image of the lab hosts
 	lab/lab image
 
-lab-up: setup ## Boot the multi-node lab (inventories/lab) and wait for SSH on every host
+LAB_STATE := $(or $(CGT_LAB_STATE),/var/lib/cgt-lakehouse/lab)
+
+lab-up: setup ## Boot the multi-node lab (inventories/lab), wait for SSH, generate its vault (secrets, lab CA, certs)
 	$(UV) run --frozen lab/lab up $(LAB_INVENTORY)
+	$(UV) run --frozen ansible-playbook -i $(LAB_INVENTORY) lab/vault.yml
 	@echo "lab is up: uv run ansible -i $(LAB_INVENTORY) all -m ping"
 
-lab-down: setup ## Stop the multi-node lab: no nspawn process, veth, bridge or NAT rule is left
+lab-down: setup ## Stop the multi-node lab: no nspawn process, veth, bridge, NAT rule or lab vault is left
 	$(UV) run --frozen lab/lab down $(LAB_INVENTORY)
+	rm -rf $(LAB_STATE)/vault
+	rm -f inventories/lab/group_vars/all/vault.yml
+
+lab-e2e: setup lab-image ## Whole lakehouse on the multi-node lab: site.yml, user checks, restart, changed=0 (lab/e2e)
+	$(UV) run --frozen lab/e2e $(LAB_E2E_ARGS)
 
 lab-status: ## List running lab hosts (all scenarios)
 	@lab/lab status
@@ -24,6 +32,3 @@ lab-test: setup bundle lab-image vagrant-validate ## molecule test for every rol
 vagrant-validate: ## Check the Vagrantfile (Debian's vagrant package)
 	@if command -v vagrant >/dev/null; then vagrant validate --ignore-provider; \
 	else echo "vagrant-validate: vagrant not installed (apt-get install vagrant)" >&2; exit 1; fi
-
-lab-fullstack: setup lab-image ## molecule full-stack scenario: playbooks/site.yml on one host per tier (10.77.1.0/24)
-	$(UV) run --frozen molecule test -s full-stack

@@ -1,0 +1,187 @@
+"""lab/e2e's checks through the sign-in proxies, as people use the lakehouse (run from the controller).
+
+    python lab/e2e_browser.py --facts .lakehouse/lab-e2e/first/facts.json --out .lakehouse/lab-e2e/first
+
+Facts come from lab/e2e-checks.yml (UI addresses, the landed batches, the lab CA, the vault with the lab users'
+passwords). With TLS verified against the lab CA:
+  1. every UI and the lineage API answer a request without a session with a redirect to sign-in (or 401);
+  2. Alice (engineers) signs in at the identity provider (Dex's form) and then opens every UI (200);
+     Vera (BI viewers) opens Superset and gets 403 from the UIs her group may not open;
+  3. the lineage graph upstream of the batch_overview mart reaches the raw files (Marquez API through the proxy);
+  4. headless Chromium signs Vera in (proxy, then Superset's OIDC sign-in), opens every dashboard, fails on an
+     error panel or an empty chart, and the batch overview shows the landed batches; PNGs kept in --out.
+Prints one line per check and exits 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import json
+import re
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import requests
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "dashboards"))
+import screenshots as shots  # noqa: E402  (dashboards/screenshots.py: the project's one Superset screenshot tool)
+
+from tests.fixtures.marquez import producers, upstream  # noqa: E402
+
+RESULTS: list[bool] = []
+
+
+def check(name: str, ok: bool, detail: object = "") -> bool:
+    RESULTS.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else f': {detail}'}", flush=True)
+    return ok
+
+
+def dex_form(page: requests.Response) -> str:
+    """The action URL of Dex's username/password form on page (absolute)."""
+    m = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+    if not m or 'name="password"' not in page.text:
+        raise RuntimeError(f"no sign-in form at {page.url} (HTTP {page.status_code})")
+    return urllib.parse.urljoin(page.url, html.unescape(m[1]))
+
+
+def sign_in(session: requests.Session, url: str, user: str, password: str) -> requests.Response:
+    """Open url; where the proxy sends us to the identity provider, sign in there. Returns the page we end on."""
+    page = session.get(url, timeout=60)
+    if 'name="password"' in page.text and page.url.split("/")[2] != url.split("/")[2]:
+        page = session.post(dex_form(page), data={"login": user, "password": password}, timeout=60)
+    return page
+
+
+def unauthenticated(facts: dict, ca: str) -> None:
+    for name, url in sorted(facts["uis"].items()):
+        paths = [url] + ([url + "api/v1/namespaces"] if name == "lineage" else [])
+        for u in paths:
+            r = requests.get(u, verify=ca, allow_redirects=False, timeout=30)
+            where = r.headers.get("Location", "")
+            to_sign_in = r.status_code in (302, 303) and ("/oauth2/" in where or facts["issuer"] in where)
+            check(f"{name}: {u} without a session -> {r.status_code} {where[:60]}",
+                  r.status_code == 401 or to_sign_in, r.status_code)  # fmt: skip
+
+
+def access(facts: dict, ca: str, user: str, password: str, groups: list[str]) -> requests.Session:
+    s = requests.Session()
+    s.verify = ca
+    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override the lab CA
+    for name, url in sorted(facts["uis"].items()):
+        allowed = bool(set(facts["ui_groups"][name]) & set(groups))
+        try:
+            r = sign_in(s, url, user, password)  # each UI host has its own proxy, so its own session cookie
+        except (RuntimeError, requests.RequestException) as exc:
+            check(f"{user} opens {name}", False, exc)
+            continue
+        want = 200 if allowed else 403
+        check(f"{user} ({', '.join(groups)}) opens {name}: HTTP {r.status_code}",
+              r.status_code == want and r.url.startswith(url), f"expected {want} at {url}, got {r.url}")  # fmt: skip
+    return s
+
+
+def lineage(facts: dict, s: requests.Session) -> None:
+    base = facts["uis"]["lineage"] + "api/v1"
+    marts = []
+    for ns in s.get(f"{base}/namespaces", timeout=30).json()["namespaces"]:
+        listing = s.get(f"{base}/namespaces/{urllib.parse.quote(ns['name'], safe='')}/datasets?limit=1000", timeout=30)
+        if listing.status_code != 200:  # a namespace name the proxy cannot pass (e.g. with '/'): not a mart's
+            continue
+        marts += [f"dataset:{ns['name']}:{d['name']}" for d in listing.json()["datasets"]]
+    marts = [m for m in marts if m.endswith(".batch_overview")]
+    if not check("the batch_overview mart is in Marquez (through the proxy)", bool(marts), marts):
+        return
+    graph = s.get(f"{base}/lineage", params={"nodeId": marts[0], "depth": 60}, timeout=60).json()
+    seen = upstream(graph, marts[0])
+    raw = [n for n in seen if n.startswith("dataset:") and ("s3://raw" in n or "/raw/" in n)]
+    check(f"lineage raw -> mart: {len(raw)} raw files upstream of {marts[0]}", bool(raw), sorted(seen)[:20])
+    check("each raw file was written by the ingest step",
+          bool(raw) and all(any(p.endswith(".lakehouse.ingest") for p in producers(graph, n)) for n in raw),
+          {n: producers(graph, n) for n in raw[:5]})  # fmt: skip
+
+
+def lab_spkis(ca_path: str) -> str:
+    """sha256 of the public keys of the lab's server certificates (the ones beside the CA), for Chromium's
+    --ignore-certificate-errors-spki-list: the lab CA is not in Chromium's store, and the servers send no chain."""
+    hashes = []
+    for crt in sorted(Path(ca_path).parent.glob("*.crt")):
+        cert = x509.load_pem_x509_certificate(crt.read_bytes())
+        der = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        hashes.append(base64.b64encode(hashlib.sha256(der).digest()).decode())
+    return ",".join(hashes)
+
+
+def browser_signin(b, url: str, user: str, password: str) -> None:
+    """Type into Dex's form (the page the browser is on), submit, wait until we are back off the provider."""
+    b.wait_for("!!document.querySelector('input[name=password]')", 60, f"no sign-in form at {url}")
+    b.type_into("input[name=login]", user)
+    b.type_into("input[name=password]", password)
+    b.evaluate("document.querySelector('input[name=password]').form.submit()")
+    b.wait_for("!location.pathname.startsWith('/dex') && document.readyState === 'complete'", 60,
+               "still at the identity provider after signing in (wrong password?)")  # fmt: skip
+
+
+def dashboards(facts: dict, ca: str, user: str, password: str, out: Path) -> None:
+    base = facts["uis"]["superset"].rstrip("/")
+    # Chromium accepts the lab's server keys for this run only (certificate errors are not ignored for anything else).
+    shots.FLAGS.append(f"--ignore-certificate-errors-spki-list={lab_spkis(ca)}")
+    b = shots.Browser("/usr/bin/chromium")
+    try:
+        b.goto(base + "/")
+        browser_signin(b, base, user, password)  # the proxy's sign-in
+        b.goto(base + "/login/site-idp")  # Superset's own OIDC sign-in at the same provider
+        if b.evaluate("location.pathname.startsWith('/dex')"):
+            browser_signin(b, base, user, password)
+        b.wait_for("!location.pathname.startsWith('/login') && document.readyState === 'complete'", 60,
+                   "Superset sign-in did not complete")  # fmt: skip
+        found = shots._api(b, "/api/v1/dashboard/?q=(page_size:100)")
+        check(f"{user} sees {len(found)} dashboards in Superset", len(found) >= 1, found)
+        for dash in found:
+            result, problems = shots.check_dashboard(b, base, dash, out, 120, prefix="superset-")
+            check(f"dashboard {result['dashboard']}: {result['charts']} charts drawn ({Path(result['png']).name})",
+                  not problems, problems)  # fmt: skip
+            text = b.evaluate("document.body.innerText") or ""
+            if "batch" in result["dashboard"].lower() or "overview" in result["dashboard"].lower():
+                shown = [x for x in facts["batches"] if x in text]
+                check(f"dashboard {result['dashboard']} shows the landed batches {shown}",
+                      len(shown) == len(facts["batches"]), facts["batches"])  # fmt: skip
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        check("Chromium through the proxy to the dashboards", False, exc)
+    finally:
+        b.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--facts", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    facts = json.loads(args.facts.read_text())
+    vault = yaml.safe_load(Path(facts["vault"]).read_text())
+    ca = facts["ca"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    unauthenticated(facts, ca)
+    alice = access(facts, ca, "alice", vault["vault_lab_password_alice"], ["lakehouse-engineers"])
+    access(facts, ca, "vera", vault["vault_lab_password_vera"], ["lakehouse-bi-viewers"])
+    lineage(facts, alice)
+    dashboards(facts, ca, "vera", vault["vault_lab_password_vera"], args.out)
+    print(f"E2E: {sum(RESULTS)}/{len(RESULTS)} proxy and browser checks passed in {time.monotonic() - t0:.0f} s")
+    return 0 if all(RESULTS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
