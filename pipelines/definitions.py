@@ -1,9 +1,10 @@
 """The Dagster code location (``dagster dev -m pipelines.definitions``; the dagster role points its workspace here).
 
 Assets: ``raw_files`` (ingest) -> ``landing/<feed>`` (validation, GE checks) -> every dbt seed and model (dbt tests
-as checks; marts are the ``dbt_marts`` group). The ``new_landing_files`` sensor takes new files through to the
-marts within a minute or two, the ``nightly`` schedule runs everything at 02:00 UTC, ending with
-``ducklake_maintenance`` (snapshot expiry); run-status sensors emit the parent ``lakehouse.run`` lineage events.
+as checks; marts are the ``dbt_marts`` group; the same step then builds the serving layer), and
+``ducklake_maintenance`` (snapshot expiry). The ``new_landing_files`` sensor takes new files through to the marts
+within a minute or two (only what they change: ADR 0141), the ``nightly`` schedule is the catch-all at 02:00 UTC;
+run-status sensors emit the parent ``lakehouse.run`` lineage events.
 See docs/orchestration.md.
 """
 

@@ -2,8 +2,9 @@
 
 The manifest is prepared at build time (``pipelines.transform.prepare_manifest``, run by the bundle build and
 ``make setup``); loading the code location only reads it, and parses once if it is missing (a fresh checkout).
-dbt runs through the same runner call as ``lakehouse run --stage transform`` (one implementation), in the
-``duckdb_writer`` pool so no two runs write the DuckDB files at once. dbt tests become asset checks.
+dbt runs through the same runner call as ``lakehouse run --stage transform --stage publish`` (one implementation:
+the incremental plan of ADR 0141, then the serving layer), in the ``duckdb_writer`` pool so no two runs write the
+DuckDB files at once. dbt tests become asset checks.
 """
 
 from collections.abc import Mapping
@@ -79,8 +80,14 @@ def _dbt_selection(context: dg.AssetExecutionContext) -> str | None:
 )
 def dbt_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     """Materializations of what the build published; when its tests failed (nothing published, ADR 0160) the
-    models it built are reported as observations, every test as an asset check, and then the step fails."""
-    summary = lakehouse.run_stages(context, ("transform",), select=_dbt_selection(context), check=False)
+    models it built are reported as observations, every test as an asset check, and then the step fails.
+
+    transform and publish run in one step, as in `lakehouse run`: the serving layer (BI views, indexes, grants in
+    the PostgreSQL marts) must follow every build, and an incremental build yields only the models it rebuilt, so a
+    separate downstream asset would be skipped by Dagster whenever one was left out (ADR 0093)."""
+    summary = lakehouse.run_stages(context, ("transform", "publish"), select=_dbt_selection(context), check=False)
+    if summary.serving_views:
+        context.log.info(f"serving layer: {', '.join(summary.serving_views)}")
     result = summary._results.get("transform")
     if result is None:  # skipped (nothing new) or dbt could not run
         raise_for(summary)

@@ -96,6 +96,7 @@ ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.key_prefixes("landing"),
     tags=WRITES_TAG,
+    executor_def=dg.in_process_executor,
     description="Land and validate new files only (marts wait for the next pipeline run).",
 )
 
@@ -112,9 +113,9 @@ def _scan(settings) -> dict[str, list[int]]:
     return found
 
 
-@dg.sensor(job=pipeline_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=pipeline_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_landing_files(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
-    """Every 30 s: files that appeared (or changed) in the landing directory since the last tick → one run of
+    """Every 15 s: files that appeared (or changed) in the landing directory since the last tick → one run of
     ``pipeline_job``: they are landed, validated, transformed and published to the marts.
 
     A file changed within ``landing_settle_seconds`` waits for the next tick. The cursor holds what was seen, so a

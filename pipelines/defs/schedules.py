@@ -8,11 +8,16 @@ import dagster as dg
 # one such run at a time (`concurrency.runs.tag_concurrency_limits` in dagster.yaml; others wait in the queue).
 WRITES_TAG = {"lakehouse/writes": "duckdb"}
 
+# Steps of a run execute one after another in the run worker's process (they are sequential anyway: one DuckDB
+# writer): a subprocess per step would import Dagster, dbt and the code location again for each of the six
+# steps, most of the landed-file-to-mart latency on a loaded host (ADR 0093). Op retries still apply.
 pipeline_job = dg.define_asset_job(
     "pipeline_job",
     selection=dg.AssetSelection.all(),
     tags=WRITES_TAG,
-    description="Everything: land and validate what is waiting, rebuild curated tables and marts.",
+    executor_def=dg.in_process_executor,
+    description="Everything: land and validate what is new, build what it changes (curated, marts, serving layer),"
+    " then the DuckLake housekeeping.",
 )
 
 nightly = dg.ScheduleDefinition(
