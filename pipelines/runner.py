@@ -143,16 +143,17 @@ def duckdb_writer_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECON
         yield
 
 
-def landing_files(settings: Settings) -> list[Path]:
-    """Every settled file under the landing directory (hidden files skipped), in a stable order.
+def landing_files(settings: Settings | Resources) -> list[Path]:
+    """Every settled landed file, as local files ingest can land, in a stable order (``pipelines.landing``).
 
     Settled: unchanged for ``landing_settle_seconds``; a file an instrument is still writing waits for the next
-    scan (the sensor, the schedule and ``lakehouse run`` all list the landing directory through here).
+    scan (the sensor, the schedule and ``lakehouse run`` all scan the landing location through here). Objects in a
+    landing bucket are fetched to local copies first.
     """
-    from pipelines.ingest import expand
+    from pipelines import landing
 
-    root = Path(settings.landing_dir)
-    return settled(expand([root]) if root.is_dir() else [], settings.landing_settle_seconds)
+    res = Resources.of(settings)
+    return landing.fetch(res, list(landing.scan(res)))
 
 
 def settled(paths: Sequence[Path], settle_seconds: float, now: float | None = None) -> list[Path]:
@@ -184,7 +185,7 @@ def stage_ingest(
 ) -> list[Any]:
     from pipelines.ingest import full_rehash_due, land
 
-    files = list(paths) if paths is not None else landing_files(res.settings)
+    files = list(paths) if paths is not None else landing_files(res)
     # A full re-hash covers the whole landing directory, so only a run over all of it does one.
     full_rehash = paths is None and full_rehash_due(res)
     with ol.step("lakehouse.ingest", summary.run_id) as step:

@@ -28,11 +28,18 @@ class Settings(BaseSettings):
     # --- local state ------------------------------------------------------------------------------
     home: Path = Field(Path(".lakehouse"), description="Root for all embedded state (created on demand).")
     landing_dir: Path | None = Field(None, description="Where instrument/LIMS exports land. Default: HOME/landing.")
+    landing_backend: Literal["local", "s3"] = Field(
+        "local", description="Where exports land: a directory (LANDING_DIR) or a bucket/prefix on the S3 API."
+    )
+    landing_bucket: str = Field("landing", description="S3 bucket exports land in (landing_backend=s3).")
+    landing_prefix: str = Field(
+        "", description="Key prefix under which exports land in the landing bucket, e.g. 'site-a/' (empty: all)."
+    )
     landing_settle_seconds: int = Field(
         10,
         ge=0,
-        description="A file found in the landing directory is taken only once unchanged this long (still being written"
-        " otherwise).",
+        description="A file (object: its LastModified) in the landing location is taken only once unchanged this long"
+        " (still being written otherwise), by every scan: sensor, schedule and CLI.",
     )
 
     # --- raw zone (immutable, content-addressed) ---------------------------------------------------
@@ -122,13 +129,11 @@ class Settings(BaseSettings):
         if self.control_db_url is None:
             self.control_db_url = SecretStr(f"sqlite:///{(home / 'control.sqlite').as_posix()}")
         # Fail fast, with the setting's env name, when a chosen backend lacks what it needs.
+        uses_s3 = "s3" in (self.raw_backend, self.lake_backend, self.landing_backend)
         needs = {
-            "LAKEHOUSE_S3_ENDPOINT_URL": (self.raw_backend == "s3" or self.lake_backend == "s3")
-            and not self.s3_endpoint_url,
-            "LAKEHOUSE_S3_ACCESS_KEY_ID": (self.raw_backend == "s3" or self.lake_backend == "s3")
-            and not self.s3_access_key_id,
-            "LAKEHOUSE_S3_SECRET_ACCESS_KEY": (self.raw_backend == "s3" or self.lake_backend == "s3")
-            and not self.s3_secret_access_key,
+            "LAKEHOUSE_S3_ENDPOINT_URL": uses_s3 and not self.s3_endpoint_url,
+            "LAKEHOUSE_S3_ACCESS_KEY_ID": uses_s3 and not self.s3_access_key_id,
+            "LAKEHOUSE_S3_SECRET_ACCESS_KEY": uses_s3 and not self.s3_secret_access_key,
             "LAKEHOUSE_CATALOG_PG_DSN": self.catalog_backend == "postgres" and not self.catalog_pg_dsn,
             "LAKEHOUSE_MARTS_PG_DSN": self.marts_backend == "postgres" and not self.marts_pg_dsn,
             "LAKEHOUSE_MARQUEZ_URL": self.lineage_transport == "http" and not self.marquez_url,

@@ -2,11 +2,10 @@
 
 import hashlib
 import json
-from pathlib import Path
 
 import dagster as dg
 
-from pipelines import runner
+from pipelines import landing as landing_location
 from pipelines.defs.resources import TRANSIENT_RETRY, LakehouseResource
 from pipelines.defs.schedules import WRITES_TAG, pipeline_job
 from pipelines.sources import FEEDS
@@ -20,7 +19,7 @@ def landing_key(feed: str) -> dg.AssetKey:
 
 
 class IngestConfig(dg.Config):
-    paths: list[str] = []  # files to land; empty = everything in the landing directory
+    paths: list[str] = []  # files (paths or s3:// URIs) to land; empty = everything in the landing location
 
 
 @dg.asset(
@@ -31,7 +30,8 @@ class IngestConfig(dg.Config):
     kinds={"python"},
 )
 def raw_files(context: dg.AssetExecutionContext, config: IngestConfig, lakehouse: LakehouseResource):
-    paths = [Path(p) for p in config.paths] or None
+    # The sensor's files (paths or s3:// URIs of a landing bucket); none = everything settled in the landing location.
+    paths = landing_location.fetch(lakehouse.resources(), config.paths) if config.paths else None
     summary = lakehouse.run_stages(context, ("ingest",), paths=paths)
     return dg.MaterializeResult(
         metadata={
@@ -101,32 +101,20 @@ ingest_job = dg.define_asset_job(
 )
 
 
-def _scan(settings) -> dict[str, list[int]]:
-    """Settled files in the landing directory (``landing_settle_seconds``): path -> [size, mtime_ns]."""
-    found = {}
-    for p in runner.landing_files(settings):
-        try:
-            stat = p.stat()
-        except FileNotFoundError:
-            continue
-        found[str(p)] = [stat.st_size, stat.st_mtime_ns]
-    return found
-
-
 @dg.sensor(job=pipeline_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_landing_files(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
-    """Every 15 s: files that appeared (or changed) in the landing directory since the last tick → one run of
-    ``pipeline_job``: they are landed, validated, transformed and published to the marts.
+    """Every 15 s: files that appeared (or changed) in the landing location (directory or bucket/prefix) since the
+    last tick → one run of ``pipeline_job``: they are landed, validated, transformed and published to the marts.
 
     A file changed within ``landing_settle_seconds`` waits for the next tick. The cursor holds what was seen, so a
     file is requested once; the run key makes a repeated request a no-op, and runs wait in the instance queue
     (one writing run at a time) rather than being dropped.
     """
     seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
-    now = _scan(lakehouse.settings())
+    now = landing_location.scan(lakehouse.resources())
     new = sorted(p for p, stat in now.items() if seen.get(p) != stat)
     if not new:
-        return dg.SkipReason("no new files in the landing directory")
+        return dg.SkipReason("no new files in the landing location")
     context.update_cursor(json.dumps(now))
     return dg.RunRequest(
         run_key="landing:" + hashlib.sha256(json.dumps({p: now[p] for p in new}).encode()).hexdigest()[:16],

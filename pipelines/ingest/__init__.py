@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipelines import control, locks, storage
+from pipelines import control, landing, locks, storage
 from pipelines.resources import Resources
 from pipelines.settings import Settings
 from pipelines.sources import feed_for
@@ -134,7 +134,7 @@ def _land_all(res: Resources, paths: Sequence[Path], run_id: str, full_rehash: b
             stat = path.stat()
         except OSError:
             stat = None  # _land_one reports the file as failed
-        known = checks.get(str(path.resolve())) if stat else None
+        known = checks.get(landing.origin(res.settings, path)) if stat else None
         if known and known["size_bytes"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
             results.append(_unchanged(path, known, run_id))
             continue
@@ -183,7 +183,7 @@ def _land_one(settings: Settings, eng, raw: storage.Store, path: Path, run_id: s
     received_at = control.utcnow()
     base = {
         "original_name": path.name,
-        "source_path": str(path.resolve()),
+        "source_path": landing.origin(settings, path),  # s3://bucket/key for a fetched landing object
         "source_system": path.parent.name or "_unknown",
         "feed": feed.name if feed else None,
         "received_at": received_at,
