@@ -24,7 +24,8 @@ BUCKET = "landing-tests"
 
 @pytest.fixture
 def bucket_settings(s3_server, tmp_path, monkeypatch) -> Settings:
-    s3_server.client().create_bucket(Bucket=BUCKET) if BUCKET not in _buckets(s3_server) else None
+    if BUCKET not in _buckets(s3_server):
+        s3_server.create_bucket(BUCKET)
     for obj in s3_server.client().list_objects_v2(Bucket=BUCKET).get("Contents", []):
         s3_server.client().delete_object(Bucket=BUCKET, Key=obj["Key"])
     env = {
