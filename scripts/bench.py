@@ -31,6 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", "/var/tmp/cgt-lakehouse-bench"))
 STAGES = ("ingest", "validate", "transform")
+HEADER = (
+    "| case | ingest CPU / wall s | validate CPU / wall s | transform CPU / wall s | wall s | CPU s | peak RSS GB "
+    "| load |\n|---|---|---|---|---|---|---|---|"
+)
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -105,10 +109,19 @@ def one_run(home: Path) -> None:
     from pipelines import runner
     from pipelines.settings import Settings
 
-    summary = runner.run(Settings(home=home), runner.STAGES, trigger="bench")
+    cpu: dict[str, float] = {}
+
+    def on_stage(stage: str, event: str) -> None:  # CPU of the whole process (DuckDB's threads too) per stage
+        if event == "start":
+            cpu[stage] = time.process_time()
+        else:
+            cpu[stage] = time.process_time() - cpu[stage]
+
+    summary = runner.run(Settings(home=home), runner.STAGES, trigger="bench", on_stage=on_stage)
     if summary.status != "succeeded":
         raise SystemExit(f"run failed: {summary.error}")
-    print(json.dumps({**summary.stage_seconds, "skipped": summary.transform_skipped}))
+    stage_cpu = {f"{stage}_cpu": round(seconds, 2) for stage, seconds in cpu.items()}
+    print(json.dumps({**summary.stage_seconds, **stage_cpu, "skipped": summary.transform_skipped}))
 
 
 # --- cases --------------------------------------------------------------------------------------------
@@ -119,37 +132,39 @@ def med(runs: list[dict], key: str) -> float:
 
 
 def row(label: str, runs: list[dict], stages=STAGES) -> str:
-    cells = [f"{med(runs, s):.1f}" for s in stages]
+    """Per stage "CPU / wall" seconds (CPU of the whole process in that stage), then the process totals."""
+    cells = [f"{med(runs, s + '_cpu'):.1f} / {med(runs, s):.1f}" for s in stages]
     return (
         f"| {label} | " + " | ".join(cells) + f" | {med(runs, 'wall'):.1f} | {med(runs, 'cpu'):.1f} | "
         f"{med(runs, 'rss_gb'):.2f} | {med(runs, 'load'):.1f} |"
     )
 
 
+def ratios(pipe: list[dict], ref: list[dict]) -> str:
+    """Medians of the paired (same repetition) ratios: CPU (robust on a shared machine), wall, peak RSS."""
+    out = []
+    for key, label in (("cpu", "CPU"), ("wall", "wall"), ("rss_gb", "peak RSS")):
+        pairs = [p[key] / r[key] for p, r in zip(pipe, ref, strict=True)]
+        out.append(f"{label} {statistics.median(pairs):.2f}x (pairs " + ", ".join(f"{x:.2f}" for x in pairs) + ")")
+    return "; ".join(out)
+
+
 def bench_scale(scale: int, repeat: int) -> None:
     data = dataset(scale)
     print(f"\n## {scale} batches ({(data / 'ready').read_text().strip()})\n", flush=True)
-    print("| case | ingest s | validate s | transform s | wall s | CPU s | peak RSS GB | load |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(HEADER)
     pipe, ref = [], []
     for i in range(repeat):  # alternated, so drifting load hits both alike
         pipe.append(pipeline(fresh_home(data, f"pipe-{scale}-{i}")))
         ref.append(reference(fresh_home(data, f"ref-{scale}")))
     print(row("pipeline, full", pipe), flush=True)
     print(row("reference, full", ref), flush=True)
-    ratio = [p["wall"] / r["wall"] for p, r in zip(pipe, ref, strict=True)]
-    rss = [p["rss_gb"] / r["rss_gb"] for p, r in zip(pipe, ref, strict=True)]
-    print(
-        f"\nfull run: pipeline/reference wall {statistics.median(ratio):.2f}x (pairs: "
-        + ", ".join(f"{x:.2f}" for x in ratio)
-        + f"); peak RSS {statistics.median(rss):.2f}x\n"
-    )
+    print(f"\nfull run, pipeline/reference: {ratios(pipe, ref)}\n")
 
     # Each full run's home, in place (a DuckLake catalog records its absolute data path: homes are not copied).
     homes = [BENCH_DIR / "homes" / f"pipe-{scale}-{i}" for i in range(repeat)]
     idle = [pipeline(home) for home in homes]
-    print("| case | ingest s | validate s | transform s | wall s | CPU s | peak RSS GB | load |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(HEADER)
     print(row("pipeline, nothing new", idle), flush=True)
     batch = []
     for home in homes:
@@ -158,8 +173,9 @@ def bench_scale(scale: int, repeat: int) -> None:
         batch.append(pipeline(home))
     print(row("pipeline, one new batch", batch), flush=True)
     print(
-        f"\nnothing new: {med(idle, 'wall'):.1f} s; one new batch: {med(batch, 'wall'):.1f} s = "
-        f"{100 * med(batch, 'wall') / med(pipe, 'wall'):.0f} % of a full run"
+        f"\nnothing new: {med(idle, 'wall'):.1f} s wall, {med(idle, 'cpu'):.1f} s CPU; one new batch: "
+        f"{med(batch, 'wall'):.1f} s wall = {100 * med(batch, 'wall') / med(pipe, 'wall'):.0f} % of a full run's, "
+        f"{med(batch, 'cpu'):.1f} s CPU = {100 * med(batch, 'cpu') / med(pipe, 'cpu'):.0f} % of its CPU"
     )
     shutil.rmtree(BENCH_DIR / "homes", ignore_errors=True)
 
