@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
@@ -21,6 +22,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.resources import Resources
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -62,7 +66,7 @@ def _progress() -> Progress:
     )
 
 
-def _run_with_progress(settings: Settings, stages, trigger: str, **kw):
+def _run_with_progress(settings: Settings | Resources, stages, trigger: str, **kw):
     """runner.run with a bar over the stages and, while ingesting, one over the files."""
     from pipelines import runner
 
@@ -276,6 +280,34 @@ def status(as_json: bool, limit: int) -> None:
         for f in data["quarantined"]:
             q.add_row(f["file"], f["sha256"][:12], f["reason"])
         out.print(q)
+
+
+@cli.command()
+@click.option("--sha256", "sha256s", multiple=True, help="A landed file's SHA-256 (repeatable).")
+@click.option("--file", "names", multiple=True, help="A landed file's original name (repeatable).")
+@click.option("--feed", "feeds", multiple=True, help="Every file of this feed, e.g. lims__qc_results (repeatable).")
+def revalidate(sha256s: tuple[str, ...], names: tuple[str, ...], feeds: tuple[str, ...]) -> None:
+    """Validate landed files again after a suite or registry change, then rebuild the curated tables and marts.
+
+    The earlier outcome of each file stays on record; the new one is appended and counts from now on.
+    Duplicates are decided by their original file, so select the original."""
+    from pipelines import control
+    from pipelines.resources import Resources
+    from pipelines.sources import FEEDS_BY_NAME
+
+    if not (sha256s or names or feeds):
+        raise UsageProblem("name the files to validate again: --sha256, --file or --feed")
+    unknown = [f for f in feeds if f not in FEEDS_BY_NAME]
+    if unknown:
+        raise UsageProblem(f"unknown feed(s) {', '.join(unknown)}; feeds: {', '.join(sorted(FEEDS_BY_NAME))}")
+    res = Resources.of(load_settings())  # built once: the selection and the run share its connections
+    targets = control.revalidation_targets(res.control, sha256s=[s.lower() for s in sha256s], names=names, feeds=feeds)
+    if not targets:
+        raise UsageProblem("no accepted or quarantined landed file matches the selection (see `lakehouse status`)")
+    summary = _run_with_progress(res, ("validate", "transform", "publish"), "cli:revalidate", revalidate=targets)
+    for r in summary._notes.get("revalidated", []):
+        out.print(f"  {r['file']} ({r['sha256'][:12]}): {r['from']} -> {r['to']}")
+    _finish(summary)
 
 
 @cli.command("audit-trail")

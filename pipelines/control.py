@@ -13,6 +13,7 @@ SQLite file ``HOME/control.sqlite`` by default; PostgreSQL when ``LAKEHOUSE_CONT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -272,6 +273,23 @@ def pending(eng: Engine) -> list[dict[str, Any]]:
     """Manifest rows without an outcome (waiting for validation), oldest first."""
     done = sa.select(file_outcomes_t.c.manifest_seq)
     q = sa.select(ingest_manifest).where(ingest_manifest.c.seq.not_in(done)).order_by(ingest_manifest.c.seq)
+    with eng.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def revalidation_targets(
+    eng: Engine, *, sha256s: Sequence[str] = (), names: Sequence[str] = (), feeds: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Manifest rows matching any of the selectors whose current outcome is ``accepted`` or ``quarantined``, oldest
+    first, each with ``previous_outcome``. Duplicates (decided by their original) and pending files are left out."""
+    o, m = _latest_outcomes(), ingest_manifest
+    match = sa.or_(m.c.sha256.in_(list(sha256s)), m.c.original_name.in_(list(names)), m.c.feed.in_(list(feeds)))
+    q = (
+        sa.select(m, o.c.outcome.label("previous_outcome"))
+        .select_from(m.join(o, o.c.manifest_seq == m.c.seq))
+        .where(match, o.c.outcome.in_(["accepted", "quarantined"]))
+        .order_by(m.c.seq)
+    )
     with eng.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings()]
 

@@ -213,15 +213,26 @@ def stage_ingest(
     return landed
 
 
-def stage_validate(res: Resources, summary: RunSummary, ol: lineage.Lineage) -> list[Any]:
+def stage_validate(
+    res: Resources, summary: RunSummary, ol: lineage.Lineage, revalidate: list[dict[str, Any]] | None = None
+) -> list[Any]:
+    """Validate the pending files, or with ``revalidate`` (``control.revalidation_targets``) those files again."""
     from pipelines import control
 
-    if not control.pending(res.control):
+    if revalidate is None and not control.pending(res.control):
         return []  # nothing landed and unvalidated: no step, no lineage events (and no GE/pandas import)
-    from pipelines.validate import validate_pending
+    from pipelines import validate
 
     with ol.step("lakehouse.validate", summary.run_id) as step:
-        verdicts = validate_pending(res, summary.run_id)
+        if revalidate is None:
+            verdicts = validate.validate_pending(res, summary.run_id)
+        else:
+            verdicts = validate.revalidate(res, summary.run_id, revalidate)
+            previous = {t["seq"]: t["previous_outcome"] for t in revalidate}
+            summary._notes["revalidated"] = [
+                {"file": v.original_name, "sha256": v.sha256, "from": previous[v.manifest_seq], "to": v.outcome}
+                for v in verdicts
+            ]
         step.inputs = [lineage.file_dataset(v.raw_uri, assertions=v.assertions) for v in verdicts]
         step.outputs = lineage.landing_datasets(res.settings, verdicts)
     for v in verdicts:
@@ -399,6 +410,7 @@ def run(
     paths: Sequence[Path] | None = None,
     select: str | None = None,
     full_refresh: bool = False,
+    revalidate: list[dict[str, Any]] | None = None,
     run_id: str | None = None,
     own_parent: bool = True,
     on_stage: Callable[[str, str], None] | None = None,
@@ -409,7 +421,9 @@ def run(
     ``settings`` may be the caller's :class:`Resources` (a Dagster code server keeps one); else one is built for
     this run and passed to every stage. ``paths`` limits ingest to these files (default: everything under the
     landing directory); ``select`` is a dbt selector for transform; ``full_refresh`` rebuilds every curated
-    table and mart from all landing files instead of only what is new. ``on_stage(stage, "start"|"done"|
+    table and mart from all landing files instead of only what is new. ``revalidate`` (manifest rows from
+    ``control.revalidation_targets``) makes the validate stage decide those files again; the transform then rebuilds
+    in full, since landing files may have been replaced or removed. ``on_stage(stage, "start"|"done"|
     "failed")`` and ``on_progress(stage, done, total)`` let the CLI show progress.
     ``own_parent=False`` when the caller runs several ``run()`` calls under one run id (a Dagster run: one call
     per step): the steps' lineage events then point at that run id without a START/COMPLETE of their own.
@@ -445,8 +459,8 @@ def run(
 
     stage_fns: dict[str, Callable[[], Any]] = {
         "ingest": lambda: stage_ingest(res, summary, ol, paths, on_progress),
-        "validate": lambda: stage_validate(res, summary, ol),
-        "transform": lambda: stage_transform(res, summary, ol, select, full_refresh),
+        "validate": lambda: stage_validate(res, summary, ol, revalidate),
+        "transform": lambda: stage_transform(res, summary, ol, select, full_refresh or revalidate is not None),
         "publish": lambda: stage_publish(res, summary, ol),
         MAINTAIN: lambda: stage_maintain(res, summary, ol),
     }

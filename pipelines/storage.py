@@ -103,6 +103,10 @@ class Store(ABC):
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None: ...
 
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present. Only for derived objects (landing, rejected): the raw zone refuses it."""
+
 
 class LocalStore(Store):
     def __init__(self, root: Path, *, read_only_objects: bool) -> None:
@@ -163,6 +167,9 @@ class LocalStore(Store):
         tmp.write_bytes(data)
         self._publish(tmp, dest, overwrite=overwrite)
 
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
 
 class S3Store(Store):
     def __init__(self, client: Any, bucket: str) -> None:
@@ -211,6 +218,12 @@ class S3Store(Store):
         if not overwrite and self.exists(key):
             raise ObjectExists(f"{self.uri(key)} exists; refusing to overwrite")
         self._put(key, data, hashlib.sha256(data).hexdigest(), overwrite=overwrite)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)  # absent keys succeed too
+        except Exception as exc:
+            raise StorageError(f"cannot delete {self.uri(key)}: {exc}") from exc
 
 
 # --- quarantine -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Validation: every raw file without an outcome -> accepted (rows to landing Parquet) or quarantined (+ reason).
 
-``validate_pending(res, run_id)`` is the whole stage. Per pending file (manifest row without an outcome):
+``validate_pending(res, run_id)`` is the whole stage (``revalidate`` runs the same steps again on files already
+decided). Per pending file (manifest row without an outcome):
 
 1. read the raw object and parse it per its feed's format (:mod:`pipelines.validate.readers`); a structural
    failure (unreadable, empty, encoding, schema drift, unknown instrument, unknown feed) quarantines the file:
@@ -191,9 +192,33 @@ def validate_pending(res: Resources | Settings, run_id: str) -> list[FileVerdict
         return _validate_pending(res, run_id)
 
 
+def revalidate(res: Resources | Settings, run_id: str, targets: list[dict[str, Any]]) -> list[FileVerdict]:
+    """Validate already decided files again (``control.revalidation_targets``), after a suite or registry change.
+
+    Each file's earlier outcome stays on record; the new verdict is appended and counts from now on. Derived
+    objects follow the new verdict: a file now quarantined loses its landing and rejected Parquet, a file now
+    without rejected rows loses its stale rejected Parquet (the raw object is never touched).
+    """
+    res = Resources.of(res)
+    from pipelines.ingest import LANDING_LOCK
+
+    with locks.hold(res.settings, LANDING_LOCK):
+        verdicts = _validate(res, run_id, targets)
+        for v in verdicts:
+            if v.feed is None:
+                continue
+            if v.outcome == "quarantined":
+                res.lake.delete(f"landing/{v.feed}/{v.sha256}.parquet")
+            if v.outcome == "quarantined" or not v.rows_rejected:
+                res.lake.delete(f"rejected/{v.feed}/{v.sha256}.parquet")
+        return verdicts
+
+
 def _validate_pending(res: Resources, run_id: str) -> list[FileVerdict]:
-    eng = res.control
-    todo = control.pending(eng)
+    return _validate(res, run_id, control.pending(res.control))
+
+
+def _validate(res: Resources, run_id: str, todo: list[dict[str, Any]]) -> list[FileVerdict]:
     ensure_schema_files(res)
     if not todo:
         return []

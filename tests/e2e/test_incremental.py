@@ -146,3 +146,40 @@ def test_ingest_skips_unchanged_files_until_a_full_rehash(home):
     run_id, note = ledger.last_note(res.control, "ingest")
     assert run_id == rehash.run_id and note["full_rehash"] and note["files_hashed"] == rehash.files["unchanged"] + 1
     assert control.last_full_rehash(res.control) is not None
+
+
+def test_revalidation_takes_a_file_out_of_the_marts_and_back(home, monkeypatch):
+    """After a registry change, `lakehouse revalidate` decides a file again and the marts follow the new verdict."""
+    from pipelines.validate import expectations
+
+    settings, _held = home
+    res = Resources(settings)
+    reactor = sorted(Path(settings.landing_dir, "bioreactor").glob("*.csv"))[0]
+    instrument, batch = reactor.name.split("_")[:2]
+
+    def batch_hours() -> int:
+        with res.duckdb(read_only=True) as con:
+            return con.execute(
+                "select count(*) from marts.marts.bioreactor_hourly where batch_id = ?", [batch]
+            ).fetchone()[0]
+
+    def again() -> runner.RunSummary:
+        targets = control.revalidation_targets(res.control, names=[reactor.name])
+        summary = runner.run(res, ("validate", "transform", "publish"), "test:revalidate", revalidate=targets)
+        assert summary.status == "succeeded", summary.error
+        return summary
+
+    before = batch_hours()
+    assert before > 0
+    registry = expectations.equipment_ids()
+    monkeypatch.setattr(expectations, "equipment_ids", lambda: registry - {instrument})  # instrument withdrawn
+    out = again()
+    assert out._notes["revalidated"] == [
+        {"file": reactor.name, "sha256": out._verdicts[0]["sha256"], "from": "accepted", "to": "quarantined"}
+    ]
+    assert batch_hours() == 0
+    monkeypatch.undo()  # registered again
+    back = again()
+    assert back._notes["revalidated"][0]["to"] == "accepted"
+    assert batch_hours() == before
+    assert ledger.verify(res.control) == []
