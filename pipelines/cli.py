@@ -372,6 +372,111 @@ def lineage_send() -> None:
     out.print(f"lineage: sent {sent}, {left} waiting")
 
 
+@cli.group()
+def qualify() -> None:
+    """IQ/OQ qualification: requirement documents, evidence packages and their verification
+    (docs/qualification/README.md)."""
+
+
+@qualify.command("docs")
+@click.option("--check", is_flag=True, help="Only check the documents are current (exit 1 when not).")
+def qualify_docs(check: bool) -> None:
+    """Render URS.md, FS.md and traceability.md from docs/qualification/*.yml."""
+    from pipelines.qualify import catalog
+
+    try:
+        cat = catalog.load()
+    except catalog.CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    rendered = catalog.render_all(cat)
+    if check:
+        stale = [n for n, text in rendered.items() if (catalog.DOCS_DIR / n).read_text() != text]
+        if stale:
+            raise click.ClickException(f"out of date: {', '.join(stale)} (run `lakehouse qualify docs`)")
+        out.print(f"{len(rendered)} documents current: {len(cat.requirements)} requirements, {len(cat.checks)} checks")
+        return
+    for name, text in rendered.items():
+        (catalog.DOCS_DIR / name).write_text(text)
+    out.print(f"wrote {', '.join(rendered)} in {catalog.DOCS_DIR}")
+
+
+@qualify.command("build")
+@click.option("--phase", "phases", type=click.Choice(["iq", "oq"]), multiple=True, required=True,
+              help="Phase(s) this package qualifies (repeatable); every check of them must have run.")  # fmt: skip
+@click.option("--ansible", "ansible_runs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              multiple=True, help="JSON-callback output of playbooks/qualify.yml (repeatable).")  # fmt: skip
+@click.option("--check-diff", "check_diffs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              multiple=True, help="JSON-callback output of `site.yml --check --diff` (IQ-CFG-01).")  # fmt: skip
+@click.option("--browser", "browser_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              multiple=True, help="--out directory of lab/e2e_browser.py (checks.json, screenshots).")  # fmt: skip
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="New directory for the package.")  # fmt: skip
+@click.option("--system", default="", help="What was qualified (site, inventory, release), printed on the report.")
+@click.option("--executor", help="Who ran the checks (default: the user running this command).")
+@click.option("--no-pdf", is_flag=True, help="Skip report.pdf (no Chromium on this machine).")
+@click.option("--record-last", is_flag=True,
+              help="Also write docs/qualification/last-run.json and re-render the traceability matrix.")  # fmt: skip
+def qualify_build(phases, ansible_runs, check_diffs, browser_dirs, out_dir, system, executor, no_pdf, record_last):
+    """Build the evidence package from a qualification run's outputs; exit 1 when the run FAILs (the package is
+    written all the same)."""
+    from pipelines.qualify import catalog, evidence, package
+
+    try:
+        cat = catalog.load()
+        results, problems = [], []
+        for loader, paths in ((evidence.from_ansible, ansible_runs), (evidence.from_check_diff, check_diffs),
+                              (evidence.from_browser, browser_dirs)):  # fmt: skip
+            for p in paths:
+                r, probs = loader(p)
+                results += r
+                problems += probs
+        data = package.build(cat, results, problems, tuple(phases), out_dir, system=system, executor=executor,
+                             pdf=not no_pdf)  # fmt: skip
+    except (catalog.CatalogError, evidence.EvidenceError, package.PackageError) as exc:
+        raise UsageProblem(str(exc)) from None
+    digest = (out_dir / package.MANIFEST_HASH).read_text().split()[0]
+    s = data["summary"]
+    out.print("requirement coverage:")
+    for rid, c in data["coverage"].items():
+        out.print(f"  {rid:<10} {c['result']:<13} {', '.join(c['executed']) or '-'}", markup=False)
+    for d in data["deviations"]:
+        out.print(f"deviation {d['id']} {d['kind']}: {d['check']} {d['host']} {d['text'][:300]}", markup=False)
+    out.print(
+        f"qualification {data['result']}: {s['passed']} passed, {s['failed']} failed, {s['deviations']} deviation(s); "
+        f"{s['requirements_covered']}/{s['requirements_in_scope']} requirements traced to an executed check"
+    )
+    out.print(f"package {out_dir} (manifest sha256 {digest})")
+    if record_last:
+        last = {k: data[k] for k in ("package_id", "result", "finished_utc", "summary")}
+        last["code_version"] = data["code_version"]["describe"]
+        last["checks"] = {}
+        for r in data["results"]:
+            prev = last["checks"].get(r["check"], "PASS")
+            last["checks"][r["check"]] = "FAIL" if "FAIL" in (prev, r["result"]) else "PASS"
+        (catalog.DOCS_DIR / "last-run.json").write_text(json.dumps(last, indent=2) + "\n")
+        catalog.write_docs()
+    if data["result"] != "PASS":
+        sys.exit(1)
+
+
+@qualify.command("verify")
+@click.argument("package_dir", metavar="PACKAGE", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--expect-sha256", help="The manifest sha256 written on the signed record.")
+def qualify_verify(package_dir: Path, expect_sha256: str | None) -> None:
+    """Recompute every hash of an evidence package and report each change (exit 1 when anything changed)."""
+    from pipelines.qualify import package
+
+    try:
+        digest, changes = package.verify(package_dir, expect_sha256)
+    except package.PackageError as exc:
+        raise UsageProblem(str(exc)) from None
+    for c in changes:
+        out.print(f"changed: {c}", markup=False)
+    if changes:
+        raise click.ClickException(f"{package_dir}: {len(changes)} change(s) since the package was written")
+    out.print(f"{package_dir}: intact, every file matches its manifest (manifest sha256 {digest})")
+
+
 DAGSTER_YAML = """\
 # Written by `lakehouse dev`; the dagster role renders the same concurrency block (docs/orchestration.md).
 concurrency:
