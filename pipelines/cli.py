@@ -440,7 +440,8 @@ def qualify_build(phases, ansible_runs, check_diffs, browser_dirs, out_dir, syst
     for rid, c in data["coverage"].items():
         out.print(f"  {rid:<10} {c['result']:<13} {', '.join(c['executed']) or '-'}", markup=False)
     for d in data["deviations"]:
-        out.print(f"deviation {d['id']} {d['kind']}: {d['check']} {d['host']} {d['text'][:300]}", markup=False)
+        text = " / ".join(d["text"].splitlines())[:300]
+        out.print(f"deviation {d['id']} {d['kind']}: {d['check']} {d['host']} {text}", markup=False)
     out.print(
         f"qualification {data['result']}: {s['passed']} passed, {s['failed']} failed, {s['deviations']} deviation(s); "
         f"{s['requirements_covered']}/{s['requirements_in_scope']} requirements traced to an executed check"

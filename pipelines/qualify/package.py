@@ -265,12 +265,12 @@ CSS = """
 body{font:10pt/1.35 'DejaVu Sans',sans-serif;margin:0;color:#111}
 h1{font-size:17pt;margin:0 0 4pt} h2{font-size:13pt;margin:16pt 0 6pt;border-bottom:1px solid #999}
 table{border-collapse:collapse;width:100%;margin:4pt 0} th,td{border:1px solid #aaa;padding:2pt 4pt;
-vertical-align:top;text-align:left;word-break:break-word} th{background:#eee}
+vertical-align:top;text-align:left;overflow-wrap:break-word} th{background:#eee}
 .PASS{color:#075e07;font-weight:bold} .FAIL{color:#b00000;font-weight:bold}
 .banner{font-size:15pt;padding:6pt;border:2px solid;margin:6pt 0} .banner.PASS{border-color:#075e07}
-.banner.FAIL{border-color:#b00000} pre{white-space:pre-wrap;font-size:8pt;margin:0}
+.banner.FAIL{border-color:#b00000} pre{white-space:pre-wrap;word-break:break-all;font-size:8pt;margin:0}
 .sig td{height:34pt} .small{font-size:8pt;color:#333} img{max-width:100%;border:1px solid #aaa}
-tr{page-break-inside:avoid} .pb{page-break-before:always}
+tr{page-break-inside:avoid} .pb{page-break-before:always} .nw{white-space:nowrap}
 """
 
 
@@ -311,7 +311,8 @@ def render_html(cat: Catalog, d: dict) -> str:
         parts.append("<table><tr><th>ID</th><th>Kind</th><th>Check</th><th>Host</th><th>Requirements</th>"
                      "<th>Description</th></tr>")  # fmt: skip
         parts += [
-            f"<tr><td>{_e(x['id'])}</td><td>{_e(x['kind'])}</td><td>{_e(x['check'])}</td><td>{_e(x['host'])}</td>"
+            f"<tr><td class='nw'>{_e(x['id'])}</td><td>{_e(x['kind'])}</td><td class='nw'>{_e(x['check'])}</td>"
+            f"<td>{_e(x['host'])}</td>"
             f"<td>{_e(', '.join(x['requirements']))}</td><td>{_e(x['text'])}</td></tr>"
             for x in d["deviations"]
         ]
@@ -341,7 +342,7 @@ def render_html(cat: Catalog, d: dict) -> str:
         att = "".join(f"<br><span class='small'>{_e(a['file'])}<br>sha256 {_e(a['sha256'])}</span>"
                       for a in r["attachments"])  # fmt: skip
         parts.append(
-            f"<tr><td>{r['n']}</td><td><b>{_e(r['check'])}</b> {_e(r['title'])}<br>"
+            f"<tr><td>{r['n']}</td><td><b class='nw'>{_e(r['check'])}</b> {_e(r['title'])}<br>"
             f"<span class='small'>{_e(', '.join(r['requirements']))}</span></td><td>{_e(r['host'])}</td>"
             f"<td>{_e(r['expected'])}</td><td><pre>{_e(r['actual'])}</pre>{att}</td>"
             f"<td class='{r['result']}'>{r['result']}</td>"
