@@ -12,20 +12,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipelines.sources import UNIT_OPERATIONS
 from tests.transform.landing import write_query, write_rows, write_schema_files
 
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-STEPS = (
-    "apheresis_receipt",
-    "selection",
-    "activation",
-    "transduction",
-    "expansion",
-    "harvest",
-    "formulation",
-    "cryopreservation",
-    "qc_release",
-)
+STEPS = UNIT_OPERATIONS  # the MES process steps, in process order
 
 
 def batch_ids(n: int = 34) -> list[str]:
