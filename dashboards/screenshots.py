@@ -24,35 +24,18 @@ Exit 0 when every dashboard rendered cleanly; 1 with one line per problem on std
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from contextlib import ExitStack
 from pathlib import Path
 
-from websockets.sync.client import connect
+# The project's one DevTools browser driver (scripts/chromium.py); FLAGS is that module's list (lab/e2e_browser.py
+# appends to it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from chromium import FLAGS, WINDOW_HEIGHT  # noqa: E402,F401
+from chromium import Browser as _Browser  # noqa: E402
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--remote-debugging-port=0",
-]
-WIDTH = 1600
-WINDOW_HEIGHT = 1200
 CHART_DATA_PATH = "/api/v1/chart/data"
 
 # Evaluated in the page: how tall the dashboard's content is (the bottom of its last chart or markdown holder, not
@@ -96,42 +79,18 @@ CHART_STATE_JS = r"""
 """
 
 
-class Browser:
-    """A headless Chromium and one page, driven over the DevTools protocol; tracks the chart-data requests."""
+class Browser(_Browser):
+    """The project's browser driver, also tracking the chart-data requests of the page it last opened."""
+
+    domains = ("Network.enable",)
 
     def __init__(self, chromium: str):
-        self.profile = tempfile.mkdtemp(prefix="dashboards-chromium-")
-        self.proc = subprocess.Popen(
-            [
-                chromium,
-                *FLAGS,
-                f"--user-data-dir={self.profile}",
-                f"--window-size={WIDTH},{WINDOW_HEIGHT}",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.stack = ExitStack()
-        port_file = Path(self.profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError(f"{chromium} did not start (no DevTools port)")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-            pages = [t for t in json.load(resp) if t["type"] == "page"]
-        self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
-        self.next_id = 0
         self.pending: dict[str, str] = {}  # requestId -> URL of chart-data requests in flight
         self.answered = 0
         self.failed: list[str] = []
-        for method in ("Page.enable", "Runtime.enable", "Network.enable"):
-            self.call(method)
+        super().__init__(chromium)
 
-    def _event(self, msg: dict) -> None:
+    def on_event(self, msg: dict) -> None:
         method, params = msg.get("method"), msg.get("params", {})
         if method == "Network.requestWillBeSent" and CHART_DATA_PATH in params["request"]["url"]:
             self.pending[params["requestId"]] = params["request"]["url"]
@@ -144,56 +103,10 @@ class Browser:
             if method == "Network.loadingFailed" and not params.get("canceled"):
                 self.failed.append(f"chart data request failed: {params.get('errorText')}")
 
-    def call(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=120))
-            if msg.get("id") == self.next_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error'].get('message')}")
-                return msg.get("result", {})
-            self._event(msg)
-
-    def evaluate(self, expression: str, await_promise: bool = False):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
-        return result["result"].get("value")
-
     def goto(self, url: str, timeout: float = 60) -> None:
         self.pending.clear()
         self.answered, self.failed = 0, []
-        self.call("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'", timeout, f"{url} did not load")
-
-    def wait_for(self, expression: str, timeout: float, message: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
-            if time.monotonic() > deadline:
-                raise TimeoutError(message)
-            time.sleep(0.25)
-
-    def type_into(self, selector: str, text: str) -> None:
-        self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
-        self.call("Input.insertText", text=text)
-
-    def fit_height(self, height: int) -> None:
-        """Make the viewport ``height`` tall (the whole dashboard), so every chart is in view."""
-        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height, deviceScaleFactor=1, mobile=False)
-
-    def screenshot(self, path: Path) -> None:
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
-        path.write_bytes(base64.b64decode(data))
-
-    def close(self) -> None:
-        self.stack.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.profile, ignore_errors=True)
+        super().goto(url, timeout)
 
 
 def sign_in(browser: Browser, base: str, username: str, password: str) -> None:
@@ -248,7 +161,7 @@ def check_dashboard(browser: Browser, base: str, dash: dict, out: Path, timeout:
         previous = signatures if settled else []
         time.sleep(0.3)
     png = out / f"{prefix}{key}.png"
-    browser.screenshot(png)
+    browser.capture(png)
     problems = [f"{title}: {f}" for f in browser.failed]
     if len(states) < expected:
         problems.append(f"{title}: {len(states)} of {expected} charts on the page after {timeout:.0f}s")

@@ -1,7 +1,9 @@
 """Headless Chromium driven over the DevTools protocol (websockets): one page, navigate, evaluate, type, screenshot.
 
-Shared by the screenshot scripts (``scripts/marquez_screenshot.py``). Chromium: Debian's ``/usr/bin/chromium`` with
-the flags the project uses for headless runs; a new empty profile per browser, removed on close.
+The project's one browser driver: ``scripts/marquez_screenshot.py`` uses it as is, ``dashboards/screenshots.py``
+(and through it lab/e2e_browser.py) subclasses it to follow the chart-data requests (``on_event``). Chromium:
+Debian's ``/usr/bin/chromium`` with the flags the project uses for headless runs (``FLAGS``, read when a browser
+starts); a new empty profile per browser, removed on close.
 """
 
 from __future__ import annotations
@@ -27,26 +29,38 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",
     "--hide-scrollbars",
-    "--window-size=1600,1200",
     "--remote-debugging-port=0",
 ]
+WIDTH = 1600
+WINDOW_HEIGHT = 1200
 
 
 class Browser:
     """A headless Chromium and one page, driven over the DevTools protocol."""
 
+    # More DevTools domains to enable at start (a subclass that follows network events adds "Network.enable").
+    domains: tuple[str, ...] = ()
+
     def __init__(self, chromium: str = "/usr/bin/chromium", env: dict[str, str] | None = None):
         """`env`: the browser's environment (e.g. a HOME whose NSS database trusts a site CA); default: ours."""
         self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        self.stack = ExitStack()
         self.proc = subprocess.Popen(
-            [chromium, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [
+                chromium,
+                *FLAGS,
+                f"--window-size={WIDTH},{WINDOW_HEIGHT}",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
         )
         port_file = Path(self.profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded machine: Chromium's first start takes seconds
         while not port_file.exists() or not port_file.read_text().strip():
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.close()
@@ -55,21 +69,24 @@ class Browser:
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             pages = [t for t in json.load(resp) if t["type"] == "page"]
-        self.stack = ExitStack()
         self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
         self.next_id = 0
-        self.call("Page.enable")
-        self.call("Runtime.enable")
+        for method in ("Page.enable", "Runtime.enable", *self.domains):
+            self.call(method)
+
+    def on_event(self, msg: dict) -> None:
+        """A DevTools event that arrived while waiting for a reply; ignored here, subclasses follow some."""
 
     def call(self, method: str, **params):
         self.next_id += 1
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
-            msg = json.loads(self.ws.recv(timeout=60))
+            msg = json.loads(self.ws.recv(timeout=120))
             if msg.get("id") == self.next_id:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error'].get('message')}")
                 return msg.get("result", {})
+            self.on_event(msg)
 
     def evaluate(self, expression: str, await_promise: bool = False):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
@@ -92,18 +109,26 @@ class Browser:
         self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
         self.call("Input.insertText", text=text)
 
+    def fit_height(self, height: int) -> None:
+        """Make the viewport ``height`` tall (e.g. a whole dashboard, so every chart is in view)."""
+        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height, deviceScaleFactor=1, mobile=False)
+
+    def capture(self, path: Path) -> None:
+        """Save the viewport as it is now (after ``fit_height``) as a PNG."""
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
+        path.write_bytes(base64.b64decode(data))
+
     def screenshot(self, path: Path) -> None:
-        height = self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or 1200
-        self.call("Emulation.setDeviceMetricsOverride", width=1600, height=int(height), deviceScaleFactor=1,
-                  mobile=False)  # fmt: skip
+        """Save the whole page: the viewport made as tall as the page for one capture, then put back."""
+        height = self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or WINDOW_HEIGHT
+        self.fit_height(int(height))
         time.sleep(0.5)  # one layout pass at the new size
         data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
         path.write_bytes(base64.b64decode(data))
         self.call("Emulation.clearDeviceMetricsOverride")
 
     def close(self) -> None:
-        if getattr(self, "stack", None):
-            self.stack.close()
+        self.stack.close()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
