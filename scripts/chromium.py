@@ -35,6 +35,8 @@ FLAGS = [
 ]
 WIDTH = 1600
 WINDOW_HEIGHT = 1200
+# True once a navigation has replaced the document Browser.mark_document marked.
+NEW_DOCUMENT = "!window.__cgtLeftDocument"
 
 
 class Browser:
@@ -94,13 +96,27 @@ class Browser:
             raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
 
+    def mark_document(self) -> None:
+        """Mark the page's current document, so ``NEW_DOCUMENT`` tells when a navigation has replaced it."""
+        self.evaluate("window.__cgtLeftDocument = true")
+
     def goto(self, url: str, timeout: float = 60) -> None:
+        """Navigate and wait until the new document (after any redirects) has loaded; the old one, still
+        `complete` while the navigation is under way, does not count."""
+        self.mark_document()
         self.call("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'", timeout, f"{url} did not load")
+        self.wait_for(f"{NEW_DOCUMENT} && document.readyState === 'complete'", timeout, f"{url} did not load")
 
     def wait_for(self, expression: str, timeout: float, message: str) -> None:
+        """Poll ``expression`` until true. A page script error while a navigation replaces the document (its context
+        is gone) counts as not yet."""
         deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
+        while True:
+            try:
+                if self.evaluate(expression):
+                    return
+            except RuntimeError:
+                pass
             if time.monotonic() > deadline:
                 raise TimeoutError(message)
             time.sleep(0.25)
