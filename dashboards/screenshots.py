@@ -79,6 +79,13 @@ CHART_STATE_JS = r"""
 """
 
 
+# Evaluated in the page: what the login page shows after a refused sign-in (an alert, a form error, a message).
+SIGN_IN_MESSAGE_JS = r"""
+[...document.querySelectorAll('.ant-alert, .ant-message, .ant-form-item-explain-error, [role="alert"], .alert')]
+  .map((e) => e.innerText).join(' / ')
+"""
+
+
 class Browser(_Browser):
     """The project's browser driver, also tracking the chart-data requests of the page it last opened."""
 
@@ -88,10 +95,13 @@ class Browser(_Browser):
         self.pending: dict[str, str] = {}  # requestId -> URL of chart-data requests in flight
         self.answered = 0
         self.failed: list[str] = []
+        self.login_answers: list[str] = []  # "METHOD status" of every answer to a /login URL (sign-in diagnostics)
         super().__init__(chromium)
 
     def on_event(self, msg: dict) -> None:
         method, params = msg.get("method"), msg.get("params", {})
+        if method == "Network.responseReceived" and "/login" in params["response"]["url"]:
+            self.login_answers.append(f"{params['type']} {params['response']['status']}")
         if method == "Network.requestWillBeSent" and CHART_DATA_PATH in params["request"]["url"]:
             self.pending[params["requestId"]] = params["request"]["url"]
         elif method == "Network.responseReceived" and params["requestId"] in self.pending:
@@ -116,9 +126,15 @@ def sign_in(browser: Browser, base: str, username: str, password: str) -> None:
     browser.type_into('[data-test="password-input"]', password)
     browser.evaluate("document.querySelector('[data-test=\"login-button\"]').click()")
     try:
-        browser.wait_for("!location.pathname.startsWith('/login')", 30, "")
+        # Generous: on a loaded machine the directory bind, the role sync and the first page take a while.
+        browser.wait_for("!location.pathname.startsWith('/login')", 90, "")
     except TimeoutError:
-        raise RuntimeError(f"sign-in as {username} failed (still on the login page)") from None
+        shown = browser.evaluate(SIGN_IN_MESSAGE_JS) or ""
+        answers = ", ".join(browser.login_answers) or "none"
+        raise RuntimeError(
+            f"sign-in as {username} failed (still on the login page; answers to /login: {answers}; "
+            f"page says: {shown.strip()[:200] or 'nothing'})"
+        ) from None
     browser.wait_for("document.readyState === 'complete'", 60, "the page after sign-in did not load")
 
 
