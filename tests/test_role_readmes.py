@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPLETE = ["dagster", "marquez"]
+COMPLETE = ["dagster", "marquez", "superset"]
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 
 
