@@ -100,8 +100,10 @@ def lineage(facts: dict, s: requests.Session) -> None:
     base = facts["uis"]["lineage"] + "api/v1"
     marts = []
     for ns in s.get(f"{base}/namespaces", timeout=30).json()["namespaces"]:
+        # Namespaces are URLs (postgres://host:port): URL-encoded, the proxy must pass %2F to Marquez as sent.
         listing = s.get(f"{base}/namespaces/{urllib.parse.quote(ns['name'], safe='')}/datasets?limit=1000", timeout=30)
-        if listing.status_code != 200:  # a namespace name the proxy cannot pass (e.g. with '/'): not a mart's
+        if not check(f"datasets of namespace {ns['name']} listed through the proxy (HTTP {listing.status_code})",
+                     listing.status_code == 200, listing.text[:200]):  # fmt: skip
             continue
         marts += [f"dataset:{ns['name']}:{d['name']}" for d in listing.json()["datasets"]]
     marts = [m for m in marts if m.endswith(".batch_overview")]
@@ -129,14 +131,44 @@ def lab_spkis(ca_path: str) -> str:
     return ",".join(hashes)
 
 
-def browser_signin(b, url: str, user: str, password: str) -> None:
-    """Type into Dex's form (the page the browser is on), submit, wait until we are back off the provider."""
-    b.wait_for("!!document.querySelector('input[name=password]')", 60, f"no sign-in form at {url}")
-    b.type_into("input[name=login]", user)
-    b.type_into("input[name=password]", password)
-    b.evaluate("document.querySelector('input[name=password]').form.submit()")
-    b.wait_for("!location.pathname.startsWith('/dex') && document.readyState === 'complete'", 60,
-               "still at the identity provider after signing in (wrong password?)")  # fmt: skip
+DEX_FORM = "!!document.querySelector('input[name=password]')"
+
+
+def superset_signin(b, base: str, user: str, password: str, timeout: float) -> int:
+    """Sign in to Superset through its proxy, as a person does: the proxy sends the browser to the identity provider
+    (sign-in 1), back at Superset its own OIDC sign-in (`/login/site-idp`) goes to the provider again (sign-in 2:
+    Dex keeps no session), then Superset's pages. Driven by what the page shows (a provider form, or a Superset
+    page that is not a sign-in step), never by fixed sleeps. Returns how many forms were filled in."""
+    host = urllib.parse.urlsplit(base).netloc
+    at_superset = (
+        f"location.host === {json.dumps(host)} && document.readyState === 'complete'"
+        " && !/^\\/(login|oauth2|oauth-authorized)\\b/.test(location.pathname)"
+    )
+    deadline = time.monotonic() + timeout
+    b.goto(base + "/login/site-idp", timeout)
+    forms = 0
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        b.wait_for(f"({DEX_FORM} && document.readyState === 'complete') || ({at_superset})", left,
+                   "neither a sign-in form nor a Superset page")  # fmt: skip
+        if b.evaluate(at_superset):
+            return forms
+        forms += 1
+        if forms > 2:
+            raise RuntimeError("the identity provider asked for the password a third time (wrong password?)")
+        b.type_into("input[name=login]", user)
+        b.type_into("input[name=password]", password)
+        b.mark_document()
+        b.evaluate("document.querySelector('input[name=password]').form.submit()")
+        b.wait_for(shots.NEW_DOCUMENT, max(1.0, deadline - time.monotonic()), "the sign-in form was not submitted")
+
+
+def where(b) -> str:
+    """The page the browser is on, for an error message."""
+    try:
+        return b.evaluate("location.href + ' | ' + (document.body ? document.body.innerText : '').slice(0, 300)")
+    except RuntimeError as exc:
+        return f"(page unreadable: {exc})"
 
 
 def dashboards(facts: dict, ca: str, user: str, password: str, out: Path) -> None:
@@ -145,17 +177,18 @@ def dashboards(facts: dict, ca: str, user: str, password: str, out: Path) -> Non
     shots.FLAGS.append(f"--ignore-certificate-errors-spki-list={lab_spkis(ca)}")
     b = shots.Browser("/usr/bin/chromium")
     try:
-        b.goto(base + "/")
-        browser_signin(b, base, user, password)  # the proxy's sign-in
-        b.goto(base + "/login/site-idp")  # Superset's own OIDC sign-in at the same provider
-        if b.evaluate("location.pathname.startsWith('/dex')"):
-            browser_signin(b, base, user, password)
-        b.wait_for("!location.pathname.startsWith('/login') && document.readyState === 'complete'", 60,
-                   "Superset sign-in did not complete")  # fmt: skip
+        try:
+            t0 = time.monotonic()
+            forms = superset_signin(b, base, user, password, 300)
+        except (RuntimeError, TimeoutError) as exc:
+            b.screenshot(out / "superset-signin-failed.png")
+            raise RuntimeError(f"Superset sign-in: {exc}; at {where(b)}") from None
+        check(f"{user} signed in to Superset through the proxy ({forms} provider forms, {time.monotonic() - t0:.0f} s)",
+              forms == 2, f"{forms} provider forms (expected 2: the proxy's and Superset's)")  # fmt: skip
         found = shots._api(b, "/api/v1/dashboard/?q=(page_size:100)")
         check(f"{user} sees {len(found)} dashboards in Superset", len(found) >= 1, found)
         for dash in found:
-            result, problems = shots.check_dashboard(b, base, dash, out, 120, prefix="superset-")
+            result, problems = shots.check_dashboard(b, base, dash, out, 300, prefix="superset-")
             check(f"dashboard {result['dashboard']}: {result['charts']} charts drawn ({Path(result['png']).name})",
                   not problems, problems)  # fmt: skip
             text = b.evaluate("document.body.innerText") or ""
