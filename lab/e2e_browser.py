@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import serialization
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "dashboards"))
+sys.path.insert(0, str(REPO / "scripts"))
+import chromium  # noqa: E402  (scripts/chromium.py: the project's one DevTools driver)
 import screenshots as shots  # noqa: E402  (dashboards/screenshots.py: the project's one Superset screenshot tool)
 
 from tests.fixtures.marquez import upstream  # noqa: E402
@@ -172,7 +174,7 @@ def superset_signin(b, base: str, user: str, password: str, timeout: float) -> i
         b.type_into("input[name=password]", password)
         b.mark_document()
         b.evaluate("document.querySelector('input[name=password]').form.submit()")
-        b.wait_for(shots.NEW_DOCUMENT, max(1.0, deadline - time.monotonic()), "the sign-in form was not submitted")
+        b.wait_for(chromium.NEW_DOCUMENT, max(1.0, deadline - time.monotonic()), "the sign-in form was not submitted")
 
 
 def where(b) -> str:
