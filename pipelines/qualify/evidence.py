@@ -24,8 +24,8 @@ from pathlib import Path
 BROWSER_CHECKS = [
     ("OQ-UI-01", re.compile(r"without a session")),
     ("OQ-UI-02", re.compile(r"^\w+ \([^)]*\) opens |^\w+ opens ")),
-    ("OQ-LIN-01", re.compile(r"Marquez|lineage|written by the ingest step")),
-    ("OQ-DASH-01", re.compile(r"dashboard|Chromium")),
+    ("OQ-LIN-01", re.compile(r"Marquez|lineage|written by the ingest step|datasets of namespace")),
+    ("OQ-DASH-01", re.compile(r"dashboard|Chromium|signed in to Superset")),
 ]
 
 
