@@ -74,14 +74,7 @@ def load(docs_dir: Path = DOCS_DIR) -> Catalog:
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError(f"cannot read the qualification catalog in {docs_dir}: {exc}") from None
     cat = Catalog(document=req_doc.get("document", {}), areas=req_doc.get("areas", {}))
-    for r in req_doc.get("requirements", []):
-        try:
-            req = Requirement(**r)
-        except TypeError as exc:
-            problems.append(f"requirement {r.get('id', '?')}: {exc}")
-            continue
-        if req.id in cat.requirements:
-            problems.append(f"requirement {req.id} is defined twice")
+    for req in _entries("requirement", Requirement, req_doc.get("requirements", []), cat.requirements, problems):
         if req.area not in cat.areas:
             problems.append(f"requirement {req.id}: unknown area {req.area!r}")
         if req.gamp not in (1, 3, 4, 5):
@@ -91,14 +84,7 @@ def load(docs_dir: Path = DOCS_DIR) -> Catalog:
         if not req.mechanism:
             problems.append(f"requirement {req.id}: no mechanism (functional specification)")
         cat.requirements[req.id] = req
-    for c in chk_doc.get("checks", []):
-        try:
-            chk = Check(**c)
-        except TypeError as exc:
-            problems.append(f"check {c.get('id', '?')}: {exc}")
-            continue
-        if chk.id in cat.checks:
-            problems.append(f"check {chk.id} is defined twice")
+    for chk in _entries("check", Check, chk_doc.get("checks", []), cat.checks, problems):
         if chk.phase not in PHASES:
             problems.append(f"check {chk.id}: phase {chk.phase!r} is not one of {', '.join(PHASES)}")
         if chk.per not in ("host", "system"):
@@ -113,6 +99,19 @@ def load(docs_dir: Path = DOCS_DIR) -> Catalog:
     if problems:
         raise CatalogError("; ".join(problems))
     return cat
+
+
+def _entries(kind: str, cls: type, items: list[dict], seen: dict, problems: list[str]):
+    """Yield each YAML entry as ``cls``; an entry with unknown or missing fields, or an id seen before, is a problem."""
+    for item in items:
+        try:
+            entry = cls(**item)
+        except TypeError as exc:
+            problems.append(f"{kind} {item.get('id', '?')}: {exc}")
+            continue
+        if entry.id in seen:
+            problems.append(f"{kind} {entry.id} is defined twice")
+        yield entry
 
 
 # ---- documents ---------------------------------------------------------------------------------------------------
