@@ -13,7 +13,8 @@ SQLite file ``HOME/control.sqlite`` by default; PostgreSQL when ``LAKEHOUSE_CONT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -145,10 +146,32 @@ def engine(settings: Settings) -> Engine:
     return eng
 
 
+@contextmanager
+def schema_transaction(eng: Engine) -> Iterator[sa.Connection]:
+    """A connection in one transaction that holds the database's schema lock, committed at the end of the block.
+
+    Several processes may open a new control database at the same moment (a CLI run beside the Dagster daemon,
+    two workers): "check whether the table exists, then create it" must not interleave, or the second creator
+    fails with "table already exists". SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the first check
+    (the others wait up to the connection timeout, then see the tables); PostgreSQL: a transaction-scoped advisory
+    lock, with the DDL in the same transaction (ADR 0164)."""
+    with eng.connect() as conn:
+        if eng.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would not BEGIN before DDL by itself
+        elif eng.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('cgt-lakehouse control schema'))")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
 def ensure_schema(eng: Engine) -> None:
-    """Create the tables and their append-only triggers if missing (idempotent)."""
-    metadata_obj.create_all(eng, checkfirst=True)
-    with eng.begin() as conn:
+    """Create the tables and their append-only triggers if missing (idempotent; safe when processes race)."""
+    with schema_transaction(eng) as conn:
+        metadata_obj.create_all(conn, checkfirst=True)
         # One manifest row per delivery (path + bytes): behind ingest's check, for writers on different hosts.
         conn.exec_driver_sql(
             "CREATE UNIQUE INDEX IF NOT EXISTS ingest_manifest_one_delivery ON ingest_manifest (original_path, sha256)"

@@ -91,10 +91,10 @@ class LedgerEntry:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the ledger table and its append-only triggers if missing (idempotent)."""
-    from pipelines.control import append_only_ddl  # one trigger definition for every append-only table
+    from pipelines.control import append_only_ddl, schema_transaction  # shared with the control tables
 
-    metadata_obj.create_all(engine, checkfirst=True)
-    with engine.begin() as conn:
+    with schema_transaction(engine) as conn:  # safe when processes open a new database at once (ADR 0164)
+        metadata_obj.create_all(conn, checkfirst=True)
         for stmt in append_only_ddl(engine.dialect.name, TABLE):
             conn.exec_driver_sql(stmt)
 
