@@ -8,7 +8,8 @@ they are named by (local: re-hashed while copying; S3: the server verifies the `
 
 Quarantine: a copy of a quarantined raw file under ``<feed>/<sha256>/<original name>`` with ``reason.json`` beside
 it (local: ``HOME/quarantine``; S3: ``LAKEHOUSE_QUARANTINE_BUCKET``), so an operator finds the file and the reason
-together. The raw object itself stays where it is.
+together; each later quarantine decision on the same bytes adds ``reason-2.json``, ``reason-3.json``, ... (the
+newest is the current reason; none is ever overwritten). The raw object itself stays where it is.
 
 Lake: derived files (landing/rejected Parquet), written to ``LAKEHOUSE_LAKE_DIR`` or ``s3://LAKEHOUSE_LAKE_BUCKET``.
 Lake files may be replaced (re-validation rewrites a file's landing Parquet); only the raw zone is immutable.
@@ -232,17 +233,56 @@ class S3Store(Store):
 def quarantine(
     res: Resources, raw_key_: str, feed: str | None, sha256: str, original_name: str, reason: dict[str, Any]
 ) -> str:
-    """Copy a raw object into quarantine with its reason; returns the copy's URI. Idempotent: an existing copy
-    (same bytes, by construction of the key) is left as it is."""
+    """Copy a raw object into quarantine and record the decision's reason; returns the copy's URI.
+
+    The copy is idempotent (an existing one, the same bytes by construction of the key, is left as it is). The
+    reason is appended to the file's reason records (:func:`add_reason`): a later decision on the same bytes (a
+    revalidation, a re-delivery under another name) adds its own record and never replaces an earlier one."""
     store = res.quarantine
     safe_name = Path(original_name).name or "file"
-    key = f"{feed or '_unknown'}/{sha256}/{safe_name}"
+    folder = f"{feed or '_unknown'}/{sha256}"
+    key = f"{folder}/{safe_name}"
     if not store.exists(key):
         data = res.raw.read_bytes(raw_key_)
         if hashlib.sha256(data).hexdigest() != sha256:
             raise StorageError(f"raw object {raw_key_} does not match its SHA-256: raw zone damaged")
         store.put_bytes(key, data, overwrite=False)
-        reason_key = f"{feed or '_unknown'}/{sha256}/reason.json"
-        if not store.exists(reason_key):
-            store.put_bytes(reason_key, (json.dumps(reason, indent=2, default=str) + "\n").encode(), overwrite=False)
+    add_reason(store, folder, reason)
     return store.uri(key)
+
+
+def reason_key(folder: str, n: int) -> str:
+    """The n-th reason record of a quarantine folder: ``reason.json`` (the first decision), ``reason-2.json``, ..."""
+    return f"{folder}/reason.json" if n == 1 else f"{folder}/reason-{n}.json"
+
+
+def reason_keys(store: Store, folder: str) -> list[str]:
+    """A quarantine folder's reason records, oldest first."""
+    keys, n = [], 1
+    while store.exists(reason_key(folder, n)):
+        keys.append(reason_key(folder, n))
+        n += 1
+    return keys
+
+
+def add_reason(store: Store, folder: str, reason: dict[str, Any]) -> str:
+    """Append ``reason`` as the folder's next reason record (written once, never overwritten); returns its key.
+
+    Every quarantine decision gets a record, so the folder is the decision history beside the bytes (ADR 0165).
+    Recording the same decision twice (same run, file and reason: a run redone after a crash) adds nothing."""
+    keys = reason_keys(store, folder)
+    if keys:
+        last = json.loads(store.read_bytes(keys[-1]))
+        same = ("run_id", "file", "reason_kind", "reason")
+        if all(last.get(k) == reason.get(k) for k in same):
+            return keys[-1]
+        reason = {**reason, "supersedes": keys[-1].rsplit("/", 1)[1]}
+    n = len(keys) + 1
+    while True:
+        try:
+            store.put_bytes(
+                reason_key(folder, n), (json.dumps(reason, indent=2, default=str) + "\n").encode(), overwrite=False
+            )
+            return reason_key(folder, n)
+        except ObjectExists:  # a concurrent decision took this number: take the next
+            n += 1

@@ -104,3 +104,38 @@ def test_revalidate_usage_errors_are_one_line(tmp_path):
     assert_one_line_error(
         lakehouse("revalidate", "--sha256", "0" * 64, tmp_path=tmp_path), 2, "no accepted or quarantined landed file"
     )
+
+
+def test_a_new_quarantine_reason_is_recorded_beside_the_earlier_one(settings, monkeypatch):
+    """Quarantined again for another reason: the new reason is added, the first reason.json and the bytes stay."""
+    import json
+
+    from pipelines.validate import integrity
+
+    data = controller(BR_ROWS)
+    sha = hashlib.sha256(data).hexdigest()
+    _unregister(monkeypatch)
+    _deliver(settings, NAME, data, "run-1")
+    folder = Path(_current(settings)["quarantine_uri"]).parent
+    first = (folder / "reason.json").read_bytes()
+    monkeypatch.undo()  # the instrument is registered now, but the unit registry changed: pH is now recorded in mV
+    monkeypatch.setitem(integrity.PARAM_UNITS["bioreactor__readings"], "ph", "mV")
+
+    revalidate(settings, "run-2", control.revalidation_targets(control.engine(settings), sha256s=[sha]))
+    revalidate(settings, "run-2", control.revalidation_targets(control.engine(settings), sha256s=[sha]))  # redone
+
+    assert _history(settings, sha) == [
+        ("quarantined", "unknown_instrument"),
+        ("quarantined", "units"),
+        ("quarantined", "units"),
+    ]
+    assert (folder / "reason.json").read_bytes() == first  # the earlier evidence is never rewritten
+    assert sorted(p.name for p in folder.glob("reason*.json")) == ["reason-2.json", "reason.json"]
+    newest = json.loads((folder / "reason-2.json").read_text())
+    assert (newest["reason_kind"], newest["run_id"], newest["supersedes"]) == ("units", "run-2", "reason.json")
+    assert "ph in 'pH', the registry expects 'mV'" in newest["reason"]
+    assert json.loads(first)["reason_kind"] == "unknown_instrument"
+    assert hashlib.sha256((folder / NAME.split("/")[1]).read_bytes()).hexdigest() == sha
+
+    revalidate(settings, "run-3", control.revalidation_targets(control.engine(settings), sha256s=[sha]))
+    assert json.loads((folder / "reason-3.json").read_text())["run_id"] == "run-3"  # every decision is on record
