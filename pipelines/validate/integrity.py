@@ -5,7 +5,8 @@
   column of every row), they must agree. A disagreement quarantines the whole file (``identity``): a file that
   contradicts itself about whose material it describes cannot be attributed to either.
 * **units** — the unit a file declares for a parameter (the controller's units row, a ``unit`` column) must be
-  the registry's (``pipelines.sources.PARAM_UNITS``) or one that ``CONVERSIONS`` converts; values are then
+  the registry's (``pipelines.sources.PARAM_UNITS``; for QC results the unit of the attribute's release
+  specification, ``dbt/seeds/qc_specifications.csv``) or one that ``CONVERSIONS`` converts; values are then
   converted to the registry's unit and the conversion is named in the outcome's reason. Any other unit
   quarantines the file (``units``): a mismatch is never accepted silently.
 * **calibration** — a measurement taken by an instrument after its ``calibration_due_on`` (UTC date, the due day
@@ -61,6 +62,7 @@ CONVERSIONS: dict[tuple[str, str, str], tuple[float, float]] = {
     ("*", "10^6cells/ml", "cells/ml"): (1e6, 0.0),
     ("*", "e6cells/ml", "cells/ml"): (1e6, 0.0),
     ("*", "cells/l", "cells/ml"): (0.001, 0.0),
+    ("*", "ng/ml", "pg/ml"): (1000.0, 0.0),
     ("glucose", "mmol/l", "g/l"): (180.156 / 1000, 0.0),
     ("lactate", "mmol/l", "g/l"): (90.078 / 1000, 0.0),
     ("glutamine", "g/l", "mmol/l"): (1000 / 146.146, 0.0),
@@ -144,8 +146,40 @@ def _identity(feed: Feed, file_name: str, parsed: Parsed) -> None:
             )
 
 
+@lru_cache
+def spec_units() -> dict[str, str]:
+    """QC attribute -> the unit its numeric release specifications use (dbt/seeds/qc_specifications.csv).
+
+    Every version and product of an attribute must use one unit (a result's product is not known from its file);
+    a seed that breaks this is a registry error, raised here rather than judged against one of them."""
+    from pipelines.paths import SEEDS_DIR
+
+    units: dict[str, set[str]] = {}
+    with (SEEDS_DIR / "qc_specifications.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["result_type"].strip() == "numeric":
+                units.setdefault(row["attribute"].strip(), set()).add(row["unit"].strip())
+    mixed = {a: sorted(u) for a, u in units.items() if len(u) > 1}
+    if mixed:
+        raise ValueError(f"qc_specifications.csv: one unit per numeric attribute expected, found {mixed}")
+    return {a: u.pop() for a, u in units.items()}
+
+
+def expected_units(feed: Feed) -> dict[str, str]:
+    """Parameter -> the unit the registry records it in, for the feeds whose rows declare a unit."""
+    if feed.name in PARAM_UNITS:
+        return PARAM_UNITS[feed.name]
+    if feed.name == "lims__qc_results":
+        return spec_units()
+    return {}
+
+
+# feed -> (parameter column, value column) of the feeds whose rows carry a ``unit`` column
+UNIT_COLUMNS = {"analyzer__samples": ("param", "value"), "lims__qc_results": ("attribute", "result_value")}
+
+
 def _units(feed: Feed, parsed: Parsed, findings: Findings) -> None:
-    expected = PARAM_UNITS.get(feed.name)
+    expected = expected_units(feed)
     if not expected:
         return
     if parsed.melt_params:  # the controller's units row: one unit per parameter column
@@ -160,23 +194,39 @@ def _units(feed: Feed, parsed: Parsed, findings: Findings) -> None:
             parsed.units[param] = expected[param]
         return
     frame = parsed.frame
-    if "unit" not in frame.columns or "param" not in frame.columns or "value" not in frame.columns:
+    param_col, value_col = UNIT_COLUMNS.get(feed.name, ("param", "value"))
+    if "unit" not in frame.columns or param_col not in frame.columns or value_col not in frame.columns:
         return
-    pairs = frame[["param", "unit"]].drop_duplicates()
+    pairs = frame[[param_col, "unit"]].drop_duplicates()
     for param, declared in pairs.itertuples(index=False):
         if param not in expected:
-            continue  # an unknown param is the suite's rule (param_unknown_value)
+            continue  # an unknown param is the suite's rule (param_unknown_value); pass/fail results have no unit
         conv = conversion(param, declared, expected[param])
         if conv is None:
             raise _unit_mismatch(param, declared, expected[param])
         if conv != (1.0, 0.0):
-            rows = (frame["param"] == param) & (frame["unit"] == declared)
-            frame.loc[rows, "value"] = frame.loc[rows, "value"] * conv[0] + conv[1]
+            rows = (frame[param_col] == param) & (frame["unit"].fillna("") == (declared or ""))
+            _refuse_censored(frame, rows, param, declared, expected[param])
+            frame.loc[rows, value_col] = frame.loc[rows, value_col] * conv[0] + conv[1]
             frame.loc[rows, "unit"] = expected[param]
             findings.notes.append(f"{int(rows.sum())} {param} values converted from {declared} to {expected[param]}")
 
 
+def _refuse_censored(frame: pd.DataFrame, rows: pd.Series, param: str, declared: object, expected: str) -> None:
+    """A censored result ('<0.05') in a unit to convert: its bound is text the marts compare with the limits in
+    the registry's unit, and rewriting what the LIMS reported is not ours to do: quarantine, never mis-compare."""
+    if "result_text" not in frame.columns:
+        return
+    censored = frame.loc[rows, "result_text"].fillna("").astype(str).str.strip().str.match(r"^[<>]")
+    if censored.any():
+        example = frame.loc[rows, "result_text"][censored].iloc[0]
+        detail = f"{param} censored result {example!r} in {declared!r} cannot be compared with limits in {expected!r}"
+        raise Structural("units", detail)
+
+
 def _unit_mismatch(param: str, declared: object, expected: str) -> Structural:
+    if declared is None or not str(declared).strip():
+        return Structural("units", f"{param} has no unit, the registry expects {expected!r}")
     return Structural("units", f"{param} in {declared!r}, the registry expects {expected!r} (no documented conversion)")
 
 

@@ -13,7 +13,7 @@ from pipelines.ingest import land
 from pipelines.settings import Settings
 from pipelines.validate import expectations, integrity, validate_pending
 
-from .conftest import BR_ROWS, BR_UNITS, _sample, analyzer_parquet, controller
+from .conftest import BR_ROWS, BR_UNITS, QC_HEADER, _sample, analyzer_parquet, controller
 
 
 def _outcome(settings: Settings, rel: str) -> dict:
@@ -116,6 +116,68 @@ def test_analyzer_units_per_row_converted_or_quarantined(settings):
     assert "1 glucose values converted from mg/dL to g/L" in reason
     got = _outcome(settings, "analyzer/samples_B-2.parquet")
     assert (got["outcome"], got["reason_kind"]) == ("quarantined", "units")
+
+
+QC_OK = [
+    "S-1,B-1,VIA-NC200,viability,91.2,91.2,%,2026-01-05T10:00:00Z,2026-01-06T10:00:00Z,,AN-1,v1",
+    "S-1,B-1,LAL-KIN,endotoxin,<0.05,,EU/mL,2026-01-05T10:00:00Z,2026-01-06T11:00:00Z,,AN-2,v1",
+    "S-1,B-1,STER-BACT,sterility,Negative,,,2026-01-05T10:00:00Z,2026-01-12T10:00:00Z,,AN-2,v1",
+]
+
+
+def _qc(*rows: str) -> bytes:
+    return (QC_HEADER + "\r\n" + "".join(r + "\r\n" for r in rows)).encode()
+
+
+def test_qc_results_in_their_specifications_units_are_accepted(settings):
+    _deliver(settings, {"lims/qc_results_2026-01.csv": _qc(*QC_OK)})
+    got = _outcome(settings, "lims/qc_results_2026-01.csv")
+    assert (got["outcome"], got["rows_accepted"], got["reason"]) == ("accepted", 3, None)
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        (  # VCN per microgram of genomic DNA: no fixed factor to copies per cell
+            "S-1,B-1,QPCR-VCN,vcn,12000,12000,copies/µg gDNA,2026-01-05T10:00:00Z,2026-01-06T10:00:00Z,,AN-1,v1",
+            "vcn in 'copies/µg gDNA', the registry expects 'copies/cell'",
+        ),
+        (  # a numeric result without a unit is never compared with a limit
+            "S-1,B-1,FLOW-CAR,car_positive,34.1,34.1,,2026-01-05T10:00:00Z,2026-01-06T10:00:00Z,,AN-1,v1",
+            "car_positive has no unit, the registry expects '%'",
+        ),
+        (  # a censored bound in another unit: the marts would compare '<0.1' ng/mL with 50 pg/mL
+            "S-1,B-1,POT-IFNG,ifng_potency,<0.1,,ng/mL,2026-01-05T10:00:00Z,2026-01-06T10:00:00Z,,AN-1,v1",
+            "ifng_potency censored result '<0.1' in 'ng/mL' cannot be compared with limits in 'pg/mL'",
+        ),
+    ],
+)
+def test_qc_results_in_a_unit_their_specification_does_not_use_are_quarantined(settings, row, says):
+    _deliver(settings, {"lims/qc_results_2026-01.csv": _qc(*QC_OK, row)})
+    got = _outcome(settings, "lims/qc_results_2026-01.csv")
+    assert (got["outcome"], got["reason_kind"]) == ("quarantined", "units")
+    assert says in got["reason"]
+
+
+def test_qc_results_in_a_convertible_unit_are_converted_to_the_specifications(settings):
+    row = "S-1,B-1,POT-IFNG,ifng_potency,0.45,0.45,ng/mL,2026-01-05T10:00:00Z,2026-01-06T10:00:00Z,,AN-1,v1"
+    _deliver(settings, {"lims/qc_results_2026-01.csv": _qc(*QC_OK, row)})
+    got = _outcome(settings, "lims/qc_results_2026-01.csv")
+    assert got["outcome"] == "accepted" and "1 ifng_potency values converted from ng/mL to pg/mL" in got["reason"]
+    rows = {r["attribute"]: r for r in _landing_rows(settings, "lims/qc_results_2026-01.csv")}
+    potency = rows["ifng_potency"]
+    assert (potency["result_value"], potency["unit"], potency["result_text"]) == (pytest.approx(450.0), "pg/mL", "0.45")
+
+
+def test_every_numeric_attribute_has_one_specification_unit():
+    import csv
+
+    from pipelines.paths import SEEDS_DIR
+
+    with (SEEDS_DIR / "qc_specifications.csv").open(newline="") as fh:
+        numeric = {r["attribute"] for r in csv.DictReader(fh) if r["result_type"] == "numeric"}
+    units = integrity.spec_units()
+    assert set(units) == numeric and units["ifng_potency"] == "pg/mL" and units["vcn"] == "copies/cell"
 
 
 def test_the_registry_units_are_the_generators():
