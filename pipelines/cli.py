@@ -478,6 +478,134 @@ def qualify_verify(package_dir: Path, expect_sha256: str | None) -> None:
     out.print(f"{package_dir}: intact, every file matches its manifest (manifest sha256 {digest})")
 
 
+@cli.group()
+def release() -> None:
+    """Releases: version -> commit + bundle manifest sha256, kept in releases.yml (docs/operations/upgrade.md)."""
+
+
+def _releases():
+    from pipelines.operations import releases
+
+    try:
+        return releases, releases.load()
+    except releases.ReleaseError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@release.command("list")
+def release_list() -> None:
+    """Every recorded release, oldest first."""
+    _, known = _releases()
+    for r in known:
+        out.print(f"{r.version}  {r.commit[:12]}  {r.date}  bundle {r.bundle_manifest_sha256 or '-'}", markup=False)
+
+
+@release.command("show")
+@click.argument("version", required=False)
+@click.option("--previous", is_flag=True, help="The release before this checkout's HEAD (N-1).")
+def release_show(version: str | None, previous: bool) -> None:
+    """One release as JSON: VERSION, or --previous (N-1 of this checkout)."""
+    import dataclasses
+
+    mod, known = _releases()
+    if bool(version) == previous:
+        raise UsageProblem("give either VERSION or --previous")
+    try:
+        rel = mod.previous(known) if previous else mod.find(known, version)
+    except mod.ReleaseError as exc:
+        raise UsageProblem(str(exc)) from None
+    click.echo(json.dumps({**dataclasses.asdict(rel), "tag": rel.tag}))
+
+
+@release.command("record")
+@click.argument("version")
+@click.option("--commit", default="HEAD", show_default=True, help="The commit the release is.")
+@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The bundle built from that commit (its manifest.json is hashed into the record).")  # fmt: skip
+@click.option("--note", default="", help="One line: what the release is.")
+@click.option("--no-tag", is_flag=True, help="Record without creating the git tag.")
+def release_record(version: str, commit: str, bundle_dir: Path | None, note: str, no_tag: bool) -> None:
+    """Tag COMMIT as v<VERSION> and add it to releases.yml (then commit releases.yml)."""
+    mod, _ = _releases()
+    manifest = bundle_dir / "manifest.json" if bundle_dir else None
+    if manifest is not None and not manifest.exists():
+        raise UsageProblem(f"{bundle_dir}: no manifest.json (build the bundle of that commit first)")
+    try:
+        rel = mod.record(version, commit, manifest, note=note, tag=not no_tag)
+    except mod.ReleaseError as exc:
+        raise UsageProblem(str(exc)) from None
+    out.print(f"release {rel.version}: {rel.commit} bundle {rel.bundle_manifest_sha256 or '-'}", markup=False)
+
+
+@release.command("bundle")
+@click.argument("version")
+@click.option("--bundle", "bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="The bundle built from the release's commit.")  # fmt: skip
+def release_bundle(version: str, bundle_dir: Path) -> None:
+    """Record the bundle of a release recorded without one (built after it was tagged)."""
+    mod, _ = _releases()
+    try:
+        rel = mod.attach_bundle(version, bundle_dir / "manifest.json")
+    except mod.ReleaseError as exc:
+        raise UsageProblem(str(exc)) from None
+    out.print(f"release {rel.version}: bundle {rel.bundle_manifest_sha256}", markup=False)
+
+
+@cli.command("change-record")
+@click.option("--check-run", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="JSON-callback output of `site.yml --check --diff` of the target.")  # fmt: skip
+@click.option("--to-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="manifest.json of the target bundle.")  # fmt: skip
+@click.option("--from-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="manifest.json of the installed release's bundle (names its versions).")  # fmt: skip
+@click.option("--fingerprints", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON: host -> role-run log lines (the upgrade's preflight writes it).")  # fmt: skip
+@click.option("--from-release", default="", help="Installed release (version or label).")
+@click.option("--to-release", default="", help="Target release (version or label).")
+@click.option("--kind", type=click.Choice(["upgrade", "rollback"]), default="upgrade", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for change-record.json and change-record.md.")  # fmt: skip
+def change_record(check_run, to_manifest, from_manifest, fingerprints, from_release, to_release, kind, out_dir):
+    """Write the change record of an upgrade or rollback (before anything changes); exit 1 if the check run failed."""
+    from pipelines.operations import change_record as cr
+    from pipelines.qualify.evidence import EvidenceError
+
+    def side(label: str, manifest: Path | None) -> dict:
+        if manifest is None:
+            return {"release": label} if label else {}
+        from pipelines.operations.releases import manifest_sha256
+
+        m = json.loads(manifest.read_text())
+        return {
+            "release": label,
+            "commit": m.get("source_commit", ""),
+            "bundle_manifest_sha256": manifest_sha256(manifest),
+        }
+
+    try:
+        rec = cr.build(
+            check_run,
+            json.loads(to_manifest.read_text()),
+            json.loads(from_manifest.read_text()) if from_manifest else None,
+            json.loads(fingerprints.read_text()) if fingerprints else None,
+            side(from_release, from_manifest),
+            side(to_release, to_manifest),
+            kind,
+        )
+    except (EvidenceError, json.JSONDecodeError, KeyError) as exc:
+        raise UsageProblem(f"change-record: {exc}") from None
+    js, md = cr.write(rec, out_dir)
+    for host, s in rec["summary"].items():
+        out.print(
+            f"{host}: {s['components_changing']}/{s['components']} components change, "
+            f"{s['configuration_changes']} configuration changes, {s['unpredicted_tasks']} tasks not predictable",
+            markup=False,
+        )
+    out.print(f"wrote {js} and {md}", markup=False)
+    if rec["problems"]:
+        raise click.ClickException("; ".join(rec["problems"]))
+
+
 DAGSTER_YAML = """\
 # Written by `lakehouse dev`; the dagster role renders the same concurrency block (docs/orchestration.md).
 concurrency:
