@@ -4,7 +4,7 @@
 decided). Per pending file (manifest row without an outcome):
 
 1. read the raw object and parse it per its feed's format (:mod:`pipelines.validate.readers`); a structural
-   failure (unreadable, empty, encoding, schema drift, unknown instrument, unknown feed) quarantines the file:
+   failure (unreadable, empty, encoding, schema drift, misfiled, unknown instrument, unknown feed) quarantines the file:
    a copy plus ``reason.json`` goes to quarantine, the outcome ``quarantined`` with the reason is recorded;
 2. run the feed's expectation suite (:mod:`pipelines.validate.expectations`). Files of one feed are validated
    together in one GE batch (GE costs ~0.2 s per call however small the frame; per-file results are split out by
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -230,9 +231,7 @@ def _validate(res: Resources, run_id: str, todo: list[dict[str, Any]]) -> list[F
         feed = FEEDS_BY_NAME.get(m["feed"] or "")
         try:
             if feed is None:
-                raise readers.Structural(
-                    "unknown_feed", f"no feed claims {m['source_system']}/{m['original_name']} (pipelines/sources.py)"
-                )
+                raise _unclaimed(m["source_system"], m["original_name"])
             data = raw.read_bytes(m["raw_key"])
             parsed = readers.read(data, feed, equipment)
             found = integrity.check(feed, m["original_name"], parsed)  # identity, units, calibration (ADR 0162)
@@ -248,6 +247,25 @@ def _validate(res: Resources, run_id: str, todo: list[dict[str, Any]]) -> list[F
             verdicts += _validate_chunk(res, FEEDS_BY_NAME[feed_name], suite, chunk, run_id)
     report.write_index(Path(res.settings.home) / "validation")
     return verdicts
+
+
+def _unclaimed(system: str, name: str) -> readers.Structural:
+    """Why no feed claims ``system/name``: ``misfiled`` when another system's feed claims the name by its own
+    naming (a literal prefix like ``qc_results_``, or the file-name convention of ``name_identity``; a bare
+    ``*.csv`` claims nothing here): an export delivered to the wrong folder. Else ``unknown_feed``."""
+
+    def names_it(f: Feed) -> bool:
+        if f.system == system or not f.matches(PurePath(f.system, name)):
+            return False
+        return not f.pattern.startswith("*") or bool(f.name_identity and re.fullmatch(f.name_identity, name))
+
+    owners = [f for f in FEEDS if names_it(f)]
+    if owners:
+        o = owners[0]
+        return readers.Structural(
+            "misfiled", f"no feed of {system}/ claims {name}; feed {o.name} does ({o.system}/{o.pattern}): wrong folder"
+        )
+    return readers.Structural("unknown_feed", f"no feed claims {system}/{name} (pipelines/sources.py)")
 
 
 def _chunks(items: list) -> list[list]:

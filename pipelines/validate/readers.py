@@ -10,6 +10,8 @@ Structural failures raise :class:`Structural` with a reason kind (what ``file_ou
 |  | fewer data rows than the controller's ``record_count`` says (truncated) |
 | ``schema_drift`` | columns missing/unexpected/renamed; controller metadata incomplete; naive timestamps |
 | ``unknown_instrument`` | a controller export from an instrument not in dbt/seeds/equipment.csv |
+| ``misfiled`` | the columns are exactly another feed's, or (decided by the caller) no feed of the file's |
+|  | folder claims its name but another system's feed would: delivered under the wrong path |
 | ``unknown_feed`` | no feed in pipelines/sources.py claims the file (decided by the caller) |
 
 Values that do not parse as their column's type (``'abc'`` in a DOUBLE column) are not structural: the value
@@ -94,11 +96,23 @@ def decode(data: bytes) -> str:
         ) from None
 
 
-def check_columns(found: list[str], expected: list[str], where: str = "columns") -> None:
+def check_columns(found: list[str], feed: Feed, where: str = "columns") -> None:
+    """The file's columns must be the feed's (any order); else ``misfiled`` when they are exactly another feed's
+    of the same format (an export delivered under the wrong feed's path), otherwise ``schema_drift``."""
+    expected = feed.column_names
     dupes = sorted({c for c in found if found.count(c) > 1})
     missing = [c for c in expected if c not in found]
     extra = [c for c in found if c not in expected]
     if dupes or missing or extra:
+        from pipelines.sources import FEEDS
+
+        for other in FEEDS:
+            if other.name != feed.name and other.format == feed.format and set(other.column_names) == set(found):
+                raise Structural(
+                    "misfiled",
+                    f"the {where} is feed {other.name}'s ({other.system}/{other.pattern}), not {feed.name}'s: "
+                    "delivered under the wrong feed's path",
+                )
         parts = []
         if missing:
             parts.append("missing " + ", ".join(missing))
@@ -196,7 +210,7 @@ def read_csv(data: bytes, feed: Feed) -> Parsed:
     decode(data)  # encoding/empty checks on the whole file
     end = _first_line_end(data, 0)
     names = _header(data[:end])
-    check_columns(names, feed.column_names, "header")
+    check_columns(names, feed, "header")
     text = _read_csv_text(data[end:], names)
     frame, errors = coerce(text, feed.columns)
     return Parsed(frame, np.arange(1, len(frame) + 1), errors)
@@ -216,7 +230,7 @@ def read_json(data: bytes, feed: Feed) -> Parsed:
     for r in records:
         keys += [k for k in r if k not in keys]
     if records:
-        check_columns(keys, feed.column_names, "keys")
+        check_columns(keys, feed, "keys")
 
     def as_text(v: object) -> str:
         if v is None:
@@ -238,7 +252,7 @@ def read_parquet(data: bytes, feed: Feed) -> Parsed:
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         first = str(exc).splitlines()[0]
         raise Structural("unreadable", f"Parquet cannot be read ({first}): truncated or corrupt?") from None
-    check_columns(table.column_names, feed.column_names)
+    check_columns(table.column_names, feed)
     out: dict[str, object] = {}
     for col in feed.columns:
         arr = table.column(col.name)

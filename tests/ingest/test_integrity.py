@@ -244,6 +244,32 @@ def test_quarantined_bytes_are_validated_again_when_redelivered(settings, monkey
     assert third["outcome"] == "duplicate" and "BR-XURI-01_B-1_expansion_redelivered.csv" in third["reason"]
 
 
+# --- misfiled: an export under another feed's path --------------------------------------------------------------
+
+
+def test_an_export_with_another_feeds_columns_is_misfiled(settings):
+    """QC results saved under the QMS folder with a deviations name: the columns say whose export it is."""
+    _deliver(settings, {"qms/deviations_2026-01.csv": _qc(*QC_OK)})
+    got = _outcome(settings, "qms/deviations_2026-01.csv")
+    assert (got["outcome"], got["reason_kind"]) == ("quarantined", "misfiled")
+    assert "feed lims__qc_results's (lims/qc_results_*.csv), not qms__deviations's" in got["reason"]
+
+
+@pytest.mark.parametrize(
+    ("rel", "kind", "says"),
+    [
+        ("qms/qc_results_2026-01.csv", "misfiled", "feed lims__qc_results does (lims/qc_results_*.csv)"),
+        ("analyzer/BR-XURI-01_B-1_expansion.csv", "misfiled", "feed bioreactor__readings does"),
+        ("qms/notes.csv", "unknown_feed", "no feed claims qms/notes.csv"),  # a bare *.csv pattern claims nothing
+    ],
+)
+def test_a_file_in_another_systems_folder_is_named_for_what_it_is(settings, rel, kind, says):
+    _deliver(settings, {rel: _qc(*QC_OK)})
+    got = _outcome(settings, rel)
+    assert (got["outcome"], got["reason_kind"]) == ("quarantined", kind)
+    assert says in got["reason"]
+
+
 # --- concurrency ----------------------------------------------------------------------------------------------
 
 
