@@ -1,6 +1,6 @@
 # Role-test lab on systemd-nspawn hosts (docs/lab.md). Needs root and: systemd-container debootstrap iptables
 # iproute2 (apt). Lab hosts: inventories/lab (multi-node, 10.77.0.0/24); role scenarios use their own subnets.
-.PHONY: lab-image lab-up lab-down lab-status lab-test lab-e2e lab-qualify qualification-docs vagrant-validate
+.PHONY: lab-image lab-up lab-down lab-status lab-test lab-e2e lab-qualify lab-restore qualification-docs vagrant-validate
 
 LAB_INVENTORY ?= inventories/lab
 
@@ -21,6 +21,12 @@ lab-down: setup ## Stop the multi-node lab: no nspawn process, veth, bridge, NAT
 
 lab-e2e: setup lab-image ## Whole lakehouse on the multi-node lab: site.yml, user checks, restart, changed=0 (lab/e2e)
 	$(UV) run --frozen lab/e2e $(LAB_E2E_ARGS)
+
+# The lab with data (lab/e2e up to site, then its checks land an export set), then lab/restore; the lab comes down
+# whatever the result.
+lab-restore: setup lab-image ## Whole-site backup, tier hosts destroyed, restore onto fresh ones, compared (lab/restore)
+	$(UV) run --frozen lab/e2e --keep --to site && $(UV) run --frozen lab/e2e --keep --from checks --to checks && \
+	  $(UV) run --frozen lab/restore $(LAB_RESTORE_ARGS); rc=$$?; $(MAKE) --no-print-directory lab-down; exit $$rc
 
 lab-qualify: setup lab-image ## IQ+OQ evidence package of the multi-node lab; a hand edit and a tampered package caught
 	$(UV) run --frozen lab/qualify $(LAB_QUALIFY_ARGS)
