@@ -133,11 +133,15 @@ def _text(elem, name: str, default: str = "") -> str:
 
 
 def bucket_config(s3: S3, bucket: str) -> dict:
-    _, doc = s3.xml(f"/{bucket}", {"versioning": ""})
-    versioning = _text(doc, "Status") if doc is not None else ""
-    lock: dict = {"enabled": False}
-    status, doc = s3.xml(f"/{bucket}", {"object-lock": ""}, ok=(200, 404))
-    if status == 200 and doc is not None and _text(doc, "ObjectLockEnabled") == "Enabled":
+    """Versioning status and object-lock configuration; None where the account may not read them (an older backup
+    policy): the import then leaves that to the server's own bucket (the minio role creates it so)."""
+    status, doc = s3.xml(f"/{bucket}", {"versioning": ""}, ok=(200, 403))
+    versioning = None if status == 403 else _text(doc, "Status") if doc is not None else ""
+    lock: dict | None = {"enabled": False}
+    status, doc = s3.xml(f"/{bucket}", {"object-lock": ""}, ok=(200, 403, 404))
+    if status == 403:
+        lock = None
+    elif status == 200 and doc is not None and _text(doc, "ObjectLockEnabled") == "Enabled":
         lock["enabled"] = True
         rule = doc.find(f"{NS}Rule/{NS}DefaultRetention")
         if rule is not None:
@@ -244,16 +248,16 @@ def _parse_time(text: str) -> dt.datetime:
 def ensure_bucket(s3: S3, bucket: dict) -> None:
     """Create a missing bucket as it was; refuse an existing one that cannot hold its history (no lock, versioning)."""
     status, _ = s3.xml(f"/{bucket['name']}", {"versioning": ""}, ok=(200, 404))
+    lock = bucket["object_lock"] or {"enabled": False}
     if status == 404:
-        headers = {"x-amz-bucket-object-lock-enabled": "true"} if bucket["object_lock"]["enabled"] else {}
+        headers = {"x-amz-bucket-object-lock-enabled": "true"} if lock["enabled"] else {}
         s3.request("PUT", f"/{bucket['name']}", headers=headers, body=b"")
-        if bucket["versioning"] and not bucket["object_lock"]["enabled"]:
+        if bucket["versioning"] and not lock["enabled"]:
             body = (
                 f'<VersioningConfiguration xmlns="{NS[1:-1]}"><Status>{bucket["versioning"]}</Status>'
                 "</VersioningConfiguration>"
             ).encode()
             _put_xml(s3, bucket["name"], "versioning", body)
-        lock = bucket["object_lock"]
         if lock.get("mode"):
             unit = "Years" if "years" in lock else "Days"
             body = (
@@ -263,7 +267,7 @@ def ensure_bucket(s3: S3, bucket: dict) -> None:
             ).encode()
             _put_xml(s3, bucket["name"], "object-lock", body)
     now = bucket_config(s3, bucket["name"])
-    if bucket["object_lock"]["enabled"] and not now["object_lock"]["enabled"]:
+    if lock["enabled"] and not (now["object_lock"] or {}).get("enabled"):
         raise BackupError(f"bucket {bucket['name']}: the backup has object lock, the server's bucket has none")
     if bucket["versioning"] == "Enabled" and now["versioning"] != "Enabled":
         raise BackupError(f"bucket {bucket['name']}: the backup is versioned, the server's bucket is not")
