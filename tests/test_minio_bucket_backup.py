@@ -52,7 +52,12 @@ def run(*args: str) -> int:
 
 
 def test_round_trip_keeps_versions_locks_and_markers(env, tmp_path, capsys):
-    c = env.client()
+    round_trip(env.client(), env.endpoint_url, tmp_path, capsys, lambda role: None)
+
+
+def round_trip(c, url: str, tmp_path: Path, capsys, credentials) -> None:
+    """Versions, a delete marker, retention, legal hold, metadata: exported, imported into new buckets, compared.
+    credentials(role) puts the account for 'export' (read-only) or 'import' (root) into the environment."""
     tag = uuid.uuid4().hex[:8]
     raw, lake, skip = f"raw-{tag}", f"lake-{tag}", f"backups-{tag}"
     c.create_bucket(Bucket=raw, ObjectLockEnabledForBucket=True)
@@ -84,7 +89,8 @@ def test_round_trip_keeps_versions_locks_and_markers(env, tmp_path, capsys):
     before = {raw: history(c, raw), lake: history(c, lake)}
 
     out = tmp_path / "export"
-    assert run("export", "--url", env.endpoint_url, "--out", str(out), "--exclude", skip) == 0
+    credentials("export")
+    assert run("export", "--url", url, "--out", str(out), "--exclude", skip) == 0
     counts = json.loads(capsys.readouterr().out)
     locked = sum(1 for h in before[raw] if h[3] and h[3][0])
     assert locked >= 1
@@ -105,7 +111,8 @@ def test_round_trip_keeps_versions_locks_and_markers(env, tmp_path, capsys):
     for b in index["buckets"]:
         b["name"] = b["name"].replace(tag, tag + "r")
     (out / "index.json").write_text(json.dumps(index))
-    assert run("import", "--url", env.endpoint_url, "--in", str(out)) == 0
+    credentials("import")
+    assert run("import", "--url", url, "--in", str(out)) == 0
     capsys.readouterr()
     raw2, lake2 = raw.replace(tag, tag + "r"), lake.replace(tag, tag + "r")
     assert history(c, raw2) == before[raw]
@@ -116,7 +123,7 @@ def test_round_trip_keeps_versions_locks_and_markers(env, tmp_path, capsys):
     assert any(h[3] and h[3][2] == "ON" for h in history(c, raw2))
 
     # A second import continues from its progress file: nothing is written twice.
-    assert run("import", "--url", env.endpoint_url, "--in", str(out)) == 0
+    assert run("import", "--url", url, "--in", str(out)) == 0
     assert history(c, raw2) == before[raw]
 
 
