@@ -44,6 +44,7 @@ class ControllerOptions:
     instrument_id: str | None = None  # override the metadata instrument id (unknown-instrument fault)
     timezone: str | None = None  # write local time with offsets in this IANA zone (valid; ingest converts)
     dropouts: list[tuple[str, int, int]] = field(default_factory=list)  # (param, first row, n rows) left blank
+    units: dict[str, str] = field(default_factory=dict)  # param -> unit written in the units row (unit faults)
 
 
 def simulate(exp: Expansion, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -139,7 +140,7 @@ def controller_csv(
     }
     head = "".join(f"# {k}: {v}\n" for k, v in meta.items())
     head += ",".join(["timestamp", *[p for p, _, _ in PARAMS], "quality"]) + "\n"
-    head += ",".join(["ISO-8601", *[u for _, u, _ in PARAMS], "code"]) + "\n"
+    head += ",".join(["ISO-8601", *[opts.units.get(p, u) for p, u, _ in PARAMS], "code"]) + "\n"
     body = io.BytesIO()
     pacsv.write_csv(pa.table(cols), body, pacsv.WriteOptions(include_header=False, quoting_style="none"))
     return head.encode("utf-8") + body.getvalue(), n

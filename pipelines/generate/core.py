@@ -105,6 +105,9 @@ def _inject(files: list[OutFile], fault_rate: float, seed: int) -> list[OutFile]
     """
     rng = np.random.default_rng([seed, 3])
     counts = plan_counts(fault_rate, len(files))
+    batch_ids = tuple(
+        sorted({b for f in files if f.frame is not None and "batch_id" in f.frame for b in f.frame.batch_id.dropna()})
+    )
     extra: list[OutFile] = []
     for nth in range(max(counts.values(), default=0)):
         for kind in CATALOG:
@@ -123,7 +126,7 @@ def _inject(files: list[OutFile], fault_rate: float, seed: int) -> list[OutFile]
             elif kind.name == "empty_file":
                 extra.append(OutFile(f"{stem}_part2.{ext}", f.feed, faults=[entry]))
             else:
-                entry["detail"] = apply(kind.name, f, rng, nth)
+                entry["detail"] = apply(kind.name, f, rng, nth, batch_ids)
                 f.faults.append(entry)
     return extra
 
@@ -244,7 +247,8 @@ def generate(settings: Settings, out_dir: Path, scale: int, seed: int, fault_rat
     out_dir = Path(out_dir)
     truth = truth_path(settings)
     for f in files:
-        if (feed := feed_for(out_dir / f.relpath)) is None or feed.name != f.feed:
+        misfiled = any(x["kind"] == "misfiled" for x in f.faults)  # under another feed's path on purpose
+        if not misfiled and ((feed := feed_for(out_dir / f.relpath)) is None or feed.name != f.feed):
             raise AssertionError(f"generated file {f.relpath} does not match its feed {f.feed}")
     written = _write_files(settings, out_dir, files)
     faults, entries = [], []

@@ -6,7 +6,7 @@ generator injects is recorded in the truth file with the file, the kind and the 
 * ``accepted`` / ``accepted-with-flags`` — the file is valid; rows load (flagged rows carry ``_dq_flags``);
 * ``rows-rejected`` — the file loads, the listed rows go to the rejected table;
 * ``quarantined:<reason>`` — the whole file is quarantined (reason: unreadable | empty | encoding |
-  schema_drift | unknown_instrument);
+  schema_drift | unknown_instrument | identity | units | misfiled);
 * ``duplicate`` — the same bytes were already landed under another name.
 """
 
@@ -20,6 +20,16 @@ import pandas as pd
 from ..sources import FEEDS_BY_NAME
 from .bioreactor import PARAMS, ControllerOptions
 from .world import Expansion
+
+# The spare cell counter of the equipment registry (status standby, so the simulation never uses it) whose
+# calibration lapsed before the data set begins: what the calibration fault records measurements on.
+LAPSED_COUNTER = "CC-NC200-03"
+# Units no documented conversion reaches (pipelines/validate/integrity.py CONVERSIONS), per feed: (param, unit).
+UNCONVERTIBLE_UNITS = {
+    "bioreactor__readings": ("dissolved_oxygen", "mg/L"),  # needs temperature, pressure and salinity
+    "analyzer__samples": ("vcd", "cells"),  # a total count: no volume to divide by
+    "lims__qc_results": ("vcn", "copies/µg gDNA"),  # per mass of DNA: needs the genome mass per cell
+}
 
 # feeds whose loss leaves no dangling reference (nothing else points at their keys), so quarantining one of their
 # files never breaks the relationships the dbt tests check
@@ -98,6 +108,53 @@ CATALOG: tuple[FaultKind, ...] = (
         "The same export delivered twice under another name.",
         "A byte-identical copy '<stem>_resent<ext>' of a clean file; it sorts after the original, so "
         "ingesting a directory in name order lands the original first.",
+    ),
+    FaultKind(
+        "identity_mismatch",
+        ("bioreactor__readings", "analyzer__samples"),
+        "quarantined:identity",
+        True,
+        "A file whose name and content name different batches (chain of identity broken).",
+        "Bioreactor: the file name carries another batch's id than its '# batch_id:' line (exported under "
+        "another batch's name). Analyzer: the rows of one sampling day carry another batch's id than the file "
+        "name (keyed against the wrong batch). The other batch exists in the data set.",
+    ),
+    FaultKind(
+        "unknown_unit",
+        tuple(UNCONVERTIBLE_UNITS),
+        "quarantined:units",
+        False,
+        "A parameter reported in a unit the registry does not use and no documented conversion reaches.",
+        "Bioreactor: dissolved_oxygen declared 'mg/L' in the units row. Analyzer: vcd rows in 'cells'. "
+        "QC results: vcn rows in 'copies/µg gDNA'. Values unchanged (they cannot be converted).",
+    ),
+    FaultKind(
+        "misfiled",
+        LEAF_CSV_FEEDS,
+        "quarantined:misfiled",
+        True,
+        "An export delivered under another feed's path (a transfer job or an operator saving it in the wrong place).",
+        "Variant 'wrong_folder': the file keeps its name in another system's folder (e.g. 'qms/qc_results_"
+        "2026-02.csv'). Variant 'wrong_feed': it is written as another feed's file '<system>/<prefix><month>"
+        "_export<n>.csv' with its own columns. Its own path is left without it.",
+    ),
+    FaultKind(
+        "unit_converted",
+        ("analyzer__samples",),
+        "accepted",
+        False,
+        "An analyzer set to other units (mg/dL for metabolites): valid data in a documented convertible unit.",
+        "glucose and lactate rows in 'mg/dL' (values x 100). Ingest converts them back to g/L (x 0.01) and says "
+        "so in the outcome's reason; landing values equal the true ones.",
+    ),
+    FaultKind(
+        "past_calibration",
+        ("analyzer__samples",),
+        "accepted-with-flags",
+        False,
+        "Measurements on an instrument whose calibration had lapsed on the day they were taken.",
+        f"The cell-counter rows (vcd, viability) of one sampling day are measured on the spare counter "
+        f"{LAPSED_COUNTER} (registry: calibration due 2025-12-20). Rows load, flagged past_calibration_due.",
     ),
     FaultKind(
         "missing_value",
@@ -191,10 +248,73 @@ def _pick_rows(rng: np.random.Generator, f: OutFile, k: int, mask: np.ndarray | 
     return sorted(rng.choice(idx, size=min(k, len(idx)), replace=False).tolist())
 
 
-def apply(kind: str, f: OutFile, rng: np.random.Generator, nth: int) -> dict:
-    """Mutate the planned file for one fault; return its truth entry (without id/file)."""
+def _one_day(rng: np.random.Generator, f: OutFile, params: tuple[str, ...] | None = None) -> list[int]:
+    """0-based rows of one sampling day of an analyzer file (optionally only these params)."""
+    days = sorted(f.frame.culture_day.unique())
+    day = days[int(rng.integers(len(days)))]
+    mask = (f.frame.culture_day == day).to_numpy()
+    if params is not None:
+        mask &= f.frame.param.isin(params).to_numpy()
+    return np.flatnonzero(mask).tolist()
+
+
+def apply(kind: str, f: OutFile, rng: np.random.Generator, nth: int, batch_ids: tuple[str, ...] = ()) -> dict:
+    """Mutate the planned file for one fault; return its truth entry (without id/file).
+
+    ``batch_ids``: every batch of the data set (the identity fault names another one that exists)."""
     detail: dict = {}
-    if kind == "unknown_instrument":
+    if kind == "identity_mismatch":
+        own = f.expansion.batch_id if f.expansion is not None else str(f.frame.batch_id.iloc[0])
+        others = [b for b in batch_ids if b != own]
+        other = others[int(rng.integers(len(others)))]
+        detail.update(file_batch=own, other_batch=other)
+        if f.expansion is not None:
+            f.relpath = f.with_name(f.relpath.split("/")[1].replace(own, other))
+            detail.update(variant="name", says="file name")
+        else:
+            rows = _one_day(rng, f)
+            f.frame.loc[f.frame.index[rows], "batch_id"] = other
+            detail.update(variant="rows", rows=[r + 1 for r in rows])
+    elif kind == "unknown_unit":
+        param, unit = UNCONVERTIBLE_UNITS[f.feed]
+        detail.update(param=param, unit=unit)
+        if f.expansion is not None:
+            f.controller.units[param] = unit
+        else:
+            column = "param" if f.feed == "analyzer__samples" else "attribute"
+            rows = np.flatnonzero((f.frame[column] == param).to_numpy()).tolist()
+            f.frame.loc[f.frame.index[rows], "unit"] = unit
+            detail["rows"] = [r + 1 for r in rows]
+    elif kind == "misfiled":
+        feed = FEEDS_BY_NAME[f.feed]
+        others = [n for n in LEAF_CSV_FEEDS if FEEDS_BY_NAME[n].system != feed.system]
+        other = FEEDS_BY_NAME[others[int(rng.integers(len(others)))]]
+        name = f.relpath.split("/")[1]
+        if nth % 2 == 0:
+            filed_as = f"{other.system}/{name}"
+            detail.update(variant="wrong_folder")
+        else:
+            month = name.rsplit("_", 1)[1].split(".")[0]
+            filed_as = f"{other.system}/{other.pattern.split('*')[0]}{month}_export{nth + 1}.csv"
+            detail.update(variant="wrong_feed", filed_as_feed=other.name)
+        detail.update(belongs_at=f.relpath, filed_as=filed_as)
+        f.relpath = filed_as
+    elif kind == "unit_converted":
+        rows = np.flatnonzero(f.frame.param.isin(["glucose", "lactate"]).to_numpy()).tolist()
+        ix = f.frame.index[rows]
+        detail.update(
+            params=["glucose", "lactate"],
+            unit="mg/dL",
+            rows=[r + 1 for r in rows],
+            registry_values=[float(v) for v in f.frame.loc[ix, "value"]],
+        )
+        f.frame.loc[ix, "value"] = (f.frame.loc[ix, "value"] * 100).round(6)
+        f.frame.loc[ix, "unit"] = "mg/dL"
+    elif kind == "past_calibration":
+        rows = _one_day(rng, f, ("vcd", "viability"))
+        detail.update(instrument_id=LAPSED_COUNTER, rows=[r + 1 for r in rows])
+        f.frame.loc[f.frame.index[rows], "instrument_id"] = LAPSED_COUNTER
+    elif kind == "unknown_instrument":
         bad = f"BR-XURI-{90 + nth}"
         detail["instrument_id"] = bad
         detail["registered_instrument_id"] = f.expansion.equipment_id

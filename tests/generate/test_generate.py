@@ -92,8 +92,12 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
 def test_every_file_belongs_to_its_feed_and_readable_files_have_the_registry_columns(default_run):
     landing, report, truth = default_run
     assert {p.relative_to(landing).as_posix() for p in report.files} == {e["file"] for e in truth["files"]}
+    misfiled = {f["file"] for f in truth["faults"] if f["kind"] == "misfiled"}
     for e in truth["files"]:
         path = landing / e["file"]
+        if e["file"] in misfiled:  # under another feed's path on purpose: no feed, or another, claims it
+            assert getattr(feed_for(path), "name", None) != e["feed"]
+            continue
         assert feed_for(path).name == e["feed"]
         if e["expected_outcome"].startswith("quarantined") or e["expected_outcome"] == "duplicate":
             continue
@@ -194,8 +198,8 @@ def test_ranges_are_realistic(default_run):
     clean_samples = [
         landing / e["file"]
         for e in truth["files"]
-        if e["feed"] == "analyzer__samples" and e["expected_outcome"] == "accepted"
-    ]
+        if e["feed"] == "analyzer__samples" and e["expected_outcome"] == "accepted" and not e["faults"]
+    ]  # (unit_converted files are accepted too, with metabolites in mg/dL)
     s = pd.concat(read_any(p, "analyzer__samples") for p in clean_samples)
     by = s.groupby("param").value
     assert by.min()["glucose"] > 2.0 and by.max()["glucose"] < 6.0
@@ -264,6 +268,36 @@ def test_faults_are_really_in_the_bytes(request, run):
                 assert d["now"] in header and d["column"] not in header
             else:
                 assert d["missing"] not in header and d["extra"] in header
+        elif kind == "identity_mismatch":
+            if d["variant"] == "name":
+                meta, _, _ = read_controller_csv(path)
+                assert meta["batch_id"] == d["file_batch"] and d["other_batch"] in path.name
+            else:
+                df = read_any(path, f["feed"])
+                assert set(df.batch_id.iloc[[r - 1 for r in d["rows"]]]) == {d["other_batch"]}
+                assert f"samples_{d['file_batch']}" in path.name
+            batches = pd.concat(read_any(p, "mes__batches") for p in (landing / "mes").glob("batches_*.csv"))
+            assert d["other_batch"] != d["file_batch"] and d["other_batch"] in set(batches.batch_id)
+        elif kind == "unknown_unit":
+            if f["feed"] == "bioreactor__readings":
+                assert read_controller_csv(path)[2][d["param"]] == d["unit"]
+            else:
+                df = read_any(path, f["feed"])
+                assert set(df.unit.iloc[[r - 1 for r in d["rows"]]]) == {d["unit"]}
+        elif kind == "misfiled":
+            assert f["file"] == d["filed_as"] and not (landing / d["belongs_at"]).exists()
+            assert read_any(path, f["feed"]).columns.tolist() == FEEDS_BY_NAME[f["feed"]].column_names
+        elif kind == "unit_converted":
+            df = read_any(path, f["feed"])
+            rows = df.iloc[[r - 1 for r in d["rows"]]]
+            assert set(rows.unit) == {"mg/dL"} and set(rows.param) == {"glucose", "lactate"}
+            assert rows.value.tolist() == pytest.approx([v * 100 for v in d["registry_values"]])
+        elif kind == "past_calibration":
+            df = read_any(path, f["feed"])
+            assert set(df.instrument_id.iloc[[r - 1 for r in d["rows"]]]) == {d["instrument_id"]}
+            assert d["instrument_id"] in equipment and d["instrument_id"] not in set(
+                df.instrument_id.drop(df.index[[r - 1 for r in d["rows"]]])
+            )
         elif kind == "unknown_instrument":
             meta, _, _ = read_controller_csv(path)
             assert meta["instrument_id"] == d["instrument_id"] and d["instrument_id"] not in equipment
