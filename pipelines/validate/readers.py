@@ -14,8 +14,11 @@ Structural failures raise :class:`Structural` with a reason kind (what ``file_ou
 |  | folder claims its name but another system's feed would: delivered under the wrong path |
 | ``unknown_feed`` | no feed in pipelines/sources.py claims the file (decided by the caller) |
 
-Values that do not parse as their column's type (``'abc'`` in a DOUBLE column) are not structural: the value
-becomes NULL and the row is rejected with ``<column>_unparseable`` (``Parsed.coerce_errors``).
+Values that do not parse as their column's type (``'abc'`` in a DOUBLE column; any number that is not finite:
+``inf``, ``NaN``, ``#N/A``, a stored NaN in Parquet; spreadsheet spellings such as ``1,234.5`` or ``82.1%``) are
+not structural: the value becomes NULL and the row is rejected with ``<column>_unparseable``
+(``Parsed.coerce_errors``). A CSV header delimited by ';', tab or '|' is ``schema_drift`` (named so); the header
+repeated as a data row (exports concatenated) is ``unreadable``; quoted fields may span lines.
 """
 
 from __future__ import annotations
@@ -124,11 +127,15 @@ def check_columns(found: list[str], feed: Feed, where: str = "columns") -> None:
 
 
 def _read_csv_text(body: bytes, names: list[str]) -> pd.DataFrame:
-    """CSV body (no header) -> all-string DataFrame ('' for empty fields), vectorised by pyarrow."""
+    """CSV body (no header) -> all-string DataFrame ('' for empty fields), vectorised by pyarrow. A header-only
+    export (nothing to report) is a frame without rows."""
+    if not body.strip():
+        return pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
     try:
         table = pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),  # QMS/LIMS text fields span lines
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
@@ -168,6 +175,13 @@ def parse_timestamps(text: pd.Series, column: str) -> tuple[pd.Series, np.ndarra
     return values, present & values.isna().to_numpy()
 
 
+def _numbers(text: pd.Series) -> pd.Series:
+    """Text -> float; anything but a finite number (``inf``, ``NaN``, ``1e400``, ``#N/A``, ``1,234.5``) is NaN, so
+    the caller rejects it as unparseable rather than loading an infinity or guessing a locale."""
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    return values.where(np.isfinite(values.to_numpy()))
+
+
 def coerce(text: pd.DataFrame, feed_columns) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """All-string frame -> typed frame per the registry; '' is NULL; unparseable text -> NULL + error mask."""
     out: dict[str, object] = {}
@@ -178,7 +192,7 @@ def coerce(text: pd.DataFrame, feed_columns) -> tuple[pd.DataFrame, dict[str, np
         if col.type == "TIMESTAMPTZ":
             values, bad = parse_timestamps(s, col.name)
         elif col.type in ("DOUBLE", "BIGINT"):
-            values = pd.to_numeric(s.where(present), errors="coerce")
+            values = _numbers(s.where(present))
             bad = present & values.isna().to_numpy()
             if col.type == "BIGINT":
                 frac = values.notna().to_numpy() & (values.fillna(0) % 1 != 0).to_numpy()
@@ -210,10 +224,28 @@ def read_csv(data: bytes, feed: Feed) -> Parsed:
     decode(data)  # encoding/empty checks on the whole file
     end = _first_line_end(data, 0)
     names = _header(data[:end])
+    _check_delimiter(names, feed)
     check_columns(names, feed, "header")
     text = _read_csv_text(data[end:], names)
+    repeated = np.flatnonzero(np.logical_and.reduce([(text[c].str.strip() == c).to_numpy() for c in names]))
+    if len(repeated):
+        raise Structural(
+            "unreadable", f"the header repeats as data row {repeated[0] + 1}: exports concatenated into one file?"
+        )
     frame, errors = coerce(text, feed.columns)
     return Parsed(frame, np.arange(1, len(frame) + 1), errors)
+
+
+def _check_delimiter(names: list[str], feed: Feed) -> None:
+    """A header that is one field holding the feed's columns joined by ';', tab or '|': another delimiter (a
+    spreadsheet's regional CSV, often with decimal commas). Named as such, never re-parsed by guess."""
+    if len(names) != 1:
+        return
+    for sep, label in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if set(c.strip() for c in names[0].split(sep)) == set(feed.column_names):
+            raise Structural(
+                "schema_drift", f"the header is delimited by {label}, not ','; exports must be comma-separated"
+            )
 
 
 def read_json(data: bytes, feed: Feed) -> Parsed:
@@ -254,6 +286,7 @@ def read_parquet(data: bytes, feed: Feed) -> Parsed:
         raise Structural("unreadable", f"Parquet cannot be read ({first}): truncated or corrupt?") from None
     check_columns(table.column_names, feed)
     out: dict[str, object] = {}
+    errors: dict[str, np.ndarray] = {}
     for col in feed.columns:
         arr = table.column(col.name)
         if col.type == "TIMESTAMPTZ":
@@ -263,7 +296,11 @@ def read_parquet(data: bytes, feed: Feed) -> Parsed:
             continue
         try:
             if col.type == "DOUBLE":
-                out[col.name] = arr.cast(pa.float64()).to_pandas()
+                values = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls become NaN here
+                nonfinite = np.asarray(arr.is_valid()) & ~np.isfinite(values)  # a stored NaN or infinity
+                if nonfinite.any():
+                    errors[col.name] = nonfinite
+                out[col.name] = pd.Series(np.where(nonfinite, np.nan, values))
             elif col.type == "BIGINT":
                 out[col.name] = arr.cast(pa.int64()).to_pandas().astype("Int64")
             elif col.type == "BOOLEAN":
@@ -277,7 +314,7 @@ def read_parquet(data: bytes, feed: Feed) -> Parsed:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise Structural("schema_drift", f"column {col.name} is {arr.type}, expected {col.type}") from None
     frame = pd.DataFrame(out)
-    return Parsed(frame, np.arange(1, len(frame) + 1))
+    return Parsed(frame, np.arange(1, len(frame) + 1), errors)
 
 
 def read_controller_csv(data: bytes, feed: Feed, equipment_ids: frozenset[str]) -> Parsed:
@@ -331,11 +368,14 @@ def _controller_body(body: bytes, names: list[str], params: list[str]) -> tuple[
         table = pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+            # only an empty field is a missing value: '#N/A', 'NaN', 'null' go down the exact path and are rejected
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""]),
         )
         ts = pc.cast(pc.utf8_trim_whitespace(table.column("timestamp")), pa.timestamp("us", tz="UTC"))
         if ts.null_count:
             raise pa.ArrowInvalid("missing timestamps")
+        if any(pc.any(pc.invert(pc.is_finite(table.column(p)))).as_py() for p in params):
+            raise pa.ArrowInvalid("values that are not finite numbers (inf, NaN)")
     except (pa.ArrowInvalid, pa.ArrowException):
         return _controller_body_exact(body, names, params)
     frame = table.to_pandas()
@@ -354,7 +394,7 @@ def _controller_body_exact(body: bytes, names: list[str], params: list[str]) -> 
     for p in params:
         s = text[p].str.strip()
         present = (s.str.len() > 0).to_numpy()
-        values = pd.to_numeric(s.where(present), errors="coerce").astype("float64")
+        values = _numbers(s.where(present))
         bad = present & values.isna().to_numpy()
         if bad.any():
             errors[p] = bad
