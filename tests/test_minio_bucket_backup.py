@@ -94,7 +94,14 @@ def round_trip(c, url: str, tmp_path: Path, capsys, credentials) -> None:
     counts = json.loads(capsys.readouterr().out)
     locked = sum(1 for h in before[raw] if h[3] and h[3][0])
     assert locked >= 1
-    assert counts[raw] == {"versions": 4, "delete_markers": 1, "bytes": 2 + 8 + 2 + 12, "locked": locked}
+    assert counts[raw] == {
+        "versions": 4,
+        "delete_markers": 1,
+        "bytes": 2 + 8 + 2 + 12,
+        "locked": locked,
+        "versioning": "Enabled",
+        "object_lock": {"enabled": True, "mode": "GOVERNANCE", "days": 30},
+    }
     assert skip not in counts
     index = json.loads((out / "index.json").read_text())
     bucket = next(b for b in index["buckets"] if b["name"] == raw)

@@ -58,6 +58,21 @@ def test_round_trip_on_the_real_server_with_the_roles_policy(bundle_dir, manifes
         )
         round_trip(client, url, tmp_path, capsys, credentials)
 
+        # Buckets configured the way the role does it (mc): the server then answers without the XML namespace.
+        for args in (
+            ["mb", "--with-lock", "t/mc-raw"],
+            ["retention", "set", "--default", "GOVERNANCE", "1d", "t/mc-raw"],
+            ["mb", "t/mc-q"],
+            ["version", "enable", "t/mc-q"],
+        ):
+            subprocess.run(mc + args, env=mc_env, check=True, capture_output=True)
+        credentials("export")
+        capsys.readouterr()
+        assert run("export", "--url", url, "--out", str(tmp_path / "mc")) == 0
+        counts = json.loads(capsys.readouterr().out)
+        assert counts["mc-raw"]["object_lock"] == {"enabled": True, "mode": "GOVERNANCE", "days": 1}
+        assert (counts["mc-raw"]["versioning"], counts["mc-q"]["versioning"]) == ("Enabled", "Enabled")
+
         # The read-only account cannot import (it may not write), and a wrong secret is refused: one line each.
         credentials("export")
         (tmp_path / "export" / "imported.jsonl").unlink()

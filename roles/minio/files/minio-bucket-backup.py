@@ -114,18 +114,25 @@ class S3:
     def xml(self, path, query=None, ok=(200,)):
         resp = self.request("GET", path, query, ok=ok)
         body = resp.read()
-        return resp.status, ET.fromstring(body) if body else None
+        if not body:
+            return resp.status, None
+        doc = ET.fromstring(body)
+        # Namespace or not depends on how the configuration was stored (MinIO answers both ways): drop it.
+        for elem in doc.iter():
+            elem.tag = elem.tag.rsplit("}", 1)[-1]
+        return resp.status, doc
 
 
 def _error_code(body: bytes) -> str:
     try:
-        return ET.fromstring(body).findtext("Code") or ""
+        doc = ET.fromstring(body)
+        return " ".join(t for t in (doc.findtext("Code"), doc.findtext("Message")) if t)
     except ET.ParseError:
         return body[:80].decode(errors="replace")
 
 
 def _text(elem, name: str, default: str = "") -> str:
-    found = elem.find(NS + name)
+    found = elem.find(name)
     return found.text or default if found is not None else default
 
 
@@ -143,7 +150,7 @@ def bucket_config(s3: S3, bucket: str) -> dict:
         lock = None
     elif status == 200 and doc is not None and _text(doc, "ObjectLockEnabled") == "Enabled":
         lock["enabled"] = True
-        rule = doc.find(f"{NS}Rule/{NS}DefaultRetention")
+        rule = doc.find("Rule/DefaultRetention")
         if rule is not None:
             lock["mode"] = _text(rule, "Mode")
             for unit in ("Days", "Years"):
@@ -158,7 +165,7 @@ def list_versions(s3: S3, bucket: str) -> list[dict]:
     while True:
         _, doc = s3.xml(f"/{bucket}", query)
         for child in doc:
-            tag = child.tag.removeprefix(NS)
+            tag = child.tag
             if tag not in ("Version", "DeleteMarker"):
                 continue
             entries.append(
@@ -219,7 +226,7 @@ def export(s3: S3, out: Path, exclude: list[str]) -> dict:
     objects = out / "objects"
     objects.mkdir(parents=True, exist_ok=True)
     _, doc = s3.xml("/")
-    names = sorted(_text(b, "Name") for b in doc.iter(NS + "Bucket"))
+    names = sorted(_text(b, "Name") for b in doc.iter("Bucket"))
     index = {"format": FORMAT, "exported_utc": _utc_now(), "url": s3.url, "buckets": []}
     for name in (n for n in names if n not in exclude):
         bucket = bucket_config(s3, name)
@@ -248,7 +255,11 @@ def _parse_time(text: str) -> dt.datetime:
 def ensure_bucket(s3: S3, bucket: dict) -> None:
     """Create a missing bucket as it was; refuse an existing one that cannot hold its history (no lock, versioning)."""
     status, _ = s3.xml(f"/{bucket['name']}", {"versioning": ""}, ok=(200, 404))
-    lock = bucket["object_lock"] or {"enabled": False}
+    # Unknown configuration (the exporting account could not read it): what the versions show.
+    entries = bucket.get("entries", [])
+    lock = bucket["object_lock"] or {"enabled": any(e.get("retention_mode") or e.get("legal_hold") for e in entries)}
+    if bucket["versioning"] is None:
+        bucket = {**bucket, "versioning": "Enabled" if any(e["version_id"] != "null" for e in entries) else ""}
     if status == 404:
         headers = {"x-amz-bucket-object-lock-enabled": "true"} if lock["enabled"] else {}
         s3.request("PUT", f"/{bucket['name']}", headers=headers, body=b"")
@@ -269,7 +280,7 @@ def ensure_bucket(s3: S3, bucket: dict) -> None:
     now = bucket_config(s3, bucket["name"])
     if lock["enabled"] and not (now["object_lock"] or {}).get("enabled"):
         raise BackupError(f"bucket {bucket['name']}: the backup has object lock, the server's bucket has none")
-    if bucket["versioning"] == "Enabled" and now["versioning"] != "Enabled":
+    if bucket["versioning"] == "Enabled" and now["versioning"] not in ("Enabled", None):
         raise BackupError(f"bucket {bucket['name']}: the backup is versioned, the server's bucket is not")
 
 
@@ -339,7 +350,7 @@ def import_(s3: S3, src: Path) -> dict:
 
 
 def summary(index: dict) -> dict:
-    """Per bucket: versions, delete markers, bytes, locked versions."""
+    """Per bucket: versions, delete markers, bytes, locked versions, versioning and lock configuration."""
     out = {}
     for b in index["buckets"]:
         versions = [e for e in b["entries"] if not e["delete_marker"]]
@@ -348,6 +359,8 @@ def summary(index: dict) -> dict:
             "delete_markers": len(b["entries"]) - len(versions),
             "bytes": sum(e["size"] for e in versions),
             "locked": sum(1 for e in versions if e.get("retention_mode")),
+            "versioning": b["versioning"],
+            "object_lock": b["object_lock"],
         }
     return out
 
