@@ -34,6 +34,8 @@ UNCONVERTIBLE_UNITS = {
 # feeds whose loss leaves no dangling reference (nothing else points at their keys), so quarantining one of their
 # files never breaks the relationships the dbt tests check
 LEAF_CSV_FEEDS = ("mes__process_steps", "lims__qc_results", "qms__deviations", "clinic__infusions")
+# the misfiled fault moves a file away: never the process steps, which at small scales are one file for every batch
+MISFILED_FEEDS = ("lims__qc_results", "qms__deviations", "clinic__infusions")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class FaultKind:
     how: str
 
 
-# structural kinds first: faults are placed in this order, so scarce candidate files go to them
+# structural kinds first: faults are placed in this order, so scarce candidate files go to them. The kinds of the
+# integrity checks (ADR 0168) come last: in a small data set they take what is left, and the kinds before them are
+# placed exactly as before they existed.
 CATALOG: tuple[FaultKind, ...] = (
     FaultKind(
         "unknown_instrument",
@@ -110,53 +114,6 @@ CATALOG: tuple[FaultKind, ...] = (
         "ingesting a directory in name order lands the original first.",
     ),
     FaultKind(
-        "identity_mismatch",
-        ("bioreactor__readings", "analyzer__samples"),
-        "quarantined:identity",
-        True,
-        "A file whose name and content name different batches (chain of identity broken).",
-        "Bioreactor: the file name carries another batch's id than its '# batch_id:' line (exported under "
-        "another batch's name). Analyzer: the rows of one sampling day carry another batch's id than the file "
-        "name (keyed against the wrong batch). The other batch exists in the data set.",
-    ),
-    FaultKind(
-        "unknown_unit",
-        tuple(UNCONVERTIBLE_UNITS),
-        "quarantined:units",
-        False,
-        "A parameter reported in a unit the registry does not use and no documented conversion reaches.",
-        "Bioreactor: dissolved_oxygen declared 'mg/L' in the units row. Analyzer: vcd rows in 'cells'. "
-        "QC results: vcn rows in 'copies/µg gDNA'. Values unchanged (they cannot be converted).",
-    ),
-    FaultKind(
-        "misfiled",
-        LEAF_CSV_FEEDS,
-        "quarantined:misfiled",
-        True,
-        "An export delivered under another feed's path (a transfer job or an operator saving it in the wrong place).",
-        "Variant 'wrong_folder': the file keeps its name in another system's folder (e.g. 'qms/qc_results_"
-        "2026-02.csv'). Variant 'wrong_feed': it is written as another feed's file '<system>/<prefix><month>"
-        "_export<n>.csv' with its own columns. Its own path is left without it.",
-    ),
-    FaultKind(
-        "unit_converted",
-        ("analyzer__samples",),
-        "accepted",
-        False,
-        "An analyzer set to other units (mg/dL for metabolites): valid data in a documented convertible unit.",
-        "glucose and lactate rows in 'mg/dL' (values x 100). Ingest converts them back to g/L (x 0.01) and says "
-        "so in the outcome's reason; landing values equal the true ones.",
-    ),
-    FaultKind(
-        "past_calibration",
-        ("analyzer__samples",),
-        "accepted-with-flags",
-        False,
-        "Measurements on an instrument whose calibration had lapsed on the day they were taken.",
-        f"The cell-counter rows (vcd, viability) of one sampling day are measured on the spare counter "
-        f"{LAPSED_COUNTER} (registry: calibration due 2025-12-20). Rows load, flagged past_calibration_due.",
-    ),
-    FaultKind(
         "missing_value",
         ("bioreactor__readings", "analyzer__samples"),
         "accepted-with-flags",
@@ -181,6 +138,53 @@ CATALOG: tuple[FaultKind, ...] = (
         False,
         "A physically impossible in-process result (transcription/instrument error).",
         "viability above 100 % or a negative VCD in 1-2 rows; those rows are rejected.",
+    ),
+    FaultKind(
+        "identity_mismatch",
+        ("bioreactor__readings", "analyzer__samples"),
+        "quarantined:identity",
+        False,
+        "A file whose name and content name different batches (chain of identity broken).",
+        "Bioreactor: the file name carries another batch's id than its '# batch_id:' line (exported under "
+        "another batch's name). Analyzer: the rows of one sampling day carry another batch's id than the file "
+        "name (keyed against the wrong batch). The other batch exists in the data set.",
+    ),
+    FaultKind(
+        "misfiled",
+        MISFILED_FEEDS,
+        "quarantined:misfiled",
+        False,
+        "An export delivered under another feed's path (a transfer job or an operator saving it in the wrong place).",
+        "Variant 'wrong_folder': the file keeps its name in another system's folder (e.g. 'qms/qc_results_"
+        "2026-02.csv'). Variant 'wrong_feed': it is written as another feed's file '<system>/<prefix><month>"
+        "_export<n>.csv' with its own columns. Its own path is left without it.",
+    ),
+    FaultKind(
+        "unknown_unit",
+        tuple(UNCONVERTIBLE_UNITS),
+        "quarantined:units",
+        False,
+        "A parameter reported in a unit the registry does not use and no documented conversion reaches.",
+        "Bioreactor: dissolved_oxygen declared 'mg/L' in the units row. Analyzer: vcd rows in 'cells'. "
+        "QC results: vcn rows in 'copies/µg gDNA'. Values unchanged (they cannot be converted).",
+    ),
+    FaultKind(
+        "unit_converted",
+        ("analyzer__samples",),
+        "accepted",
+        False,
+        "An analyzer set to other units (mg/dL for metabolites): valid data in a documented convertible unit.",
+        "glucose and lactate rows in 'mg/dL' (values x 100). Ingest converts them back to g/L (x 0.01) and says "
+        "so in the outcome's reason; landing values equal the true ones.",
+    ),
+    FaultKind(
+        "past_calibration",
+        ("analyzer__samples",),
+        "accepted-with-flags",
+        False,
+        "Measurements on an instrument whose calibration had lapsed on the day they were taken.",
+        f"The cell-counter rows (vcd, viability) of one sampling day are measured on the spare counter "
+        f"{LAPSED_COUNTER} (registry: calibration due 2025-12-20). Rows load, flagged past_calibration_due.",
     ),
 )
 KINDS = {k.name: k for k in CATALOG}
