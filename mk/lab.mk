@@ -1,6 +1,6 @@
 # Role-test lab on systemd-nspawn hosts (docs/lab.md). Needs root and: systemd-container debootstrap iptables
 # iproute2 (apt). Lab hosts: inventories/lab (multi-node, 10.77.0.0/24); role scenarios use their own subnets.
-.PHONY: lab-image lab-up lab-down lab-status lab-test lab-e2e lab-qualify lab-restore qualification-docs vagrant-validate
+.PHONY: lab-image lab-up lab-down lab-status lab-test lab-e2e lab-qualify lab-restore lab-upgrade release qualification-docs vagrant-validate
 
 LAB_INVENTORY ?= inventories/lab
 
@@ -44,3 +44,10 @@ lab-test: setup bundle lab-image vagrant-validate ## molecule test for every rol
 vagrant-validate: ## Check the Vagrantfile (Debian's vagrant package)
 	@if command -v vagrant >/dev/null; then vagrant validate --ignore-provider; \
 	else echo "vagrant-validate: vagrant not installed (apt-get install vagrant)" >&2; exit 1; fi
+
+lab-upgrade: setup lab-image ## Release N-1 installed with data, upgraded to this checkout, rolled back, checked (lab/upgrade)
+	$(UV) run --frozen lab/upgrade $(LAB_UPGRADE_ARGS)
+
+release: setup ## Tag VERSION (at COMMIT, default HEAD) and record it in releases.yml with BUNDLE's manifest sha256
+	@test -n "$(VERSION)" || { echo "make release: give VERSION=MAJOR.MINOR.PATCH (and BUNDLE=dist/bundle of that commit)" >&2; exit 2; }
+	$(UV) run --frozen lakehouse release record $(VERSION) --commit $(or $(COMMIT),HEAD) $(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(NOTE),--note "$(NOTE)")
