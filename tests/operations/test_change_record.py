@@ -6,9 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from bundle.build import Entry, sha256_of, write_metadata
 from pipelines.cli import main
 from pipelines.operations import change_record
+from tests.operations.local_ansible import run_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,13 +45,7 @@ def served(tmp_path: Path) -> Iterator[Path]:
 def play(tmp_path: Path, url: str, setting: str, *args: str) -> subprocess.CompletedProcess:
     """Install the tool from the bundle at url and write a config file with `setting`; a command and a task that
     only runs for real, as the roles have them."""
-    playbook = tmp_path / "site.yml"
-    playbook.write_text(
-        f"""\
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
+    tasks = f"""\
     - name: Install the tool
       ansible.builtin.include_role:
         name: artifact
@@ -77,19 +70,8 @@ def play(tmp_path: Path, url: str, setting: str, *args: str) -> subprocess.Compl
         mode: "0755"
       when: not ansible_check_mode
 """
-    )
     (tmp_path / "etc").mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-    }
-    ansible = Path(sys.executable).parent / "ansible-playbook"
-    cmd = [str(ansible), "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", *args, str(playbook)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return run_tasks(tmp_path / "site.yml", tasks, *args)
 
 
 def test_record_lists_components_config_diffs_and_what_check_mode_cannot_predict(served, tmp_path):
