@@ -5,7 +5,7 @@ Everything lives under ``HOME/superset/`` (``HOME`` = ``LAKEHOUSE_HOME``, defaul
 * ``venv/`` — Superset's own venv from ``bundle/superset-requirements.txt`` plus ``dashboards/local-requirements.txt``
   (duckdb-engine), created once (again when either file changes);
 * ``superset_config.py`` — metadata in ``superset.db`` (SQLite), a random ``SECRET_KEY`` kept in ``secret_key``
-  (mode 0600), loopback only, no example data, telemetry off;
+  (mode 0600), loopback only, no example data, telemetry off, and the BI VM's chart post-processing block;
 * the admin account ``admin`` with a generated password, printed once when the account is created.
 
 Then the serving views are built in the marts file (``pipelines.serving``), the assets are imported with
@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = (REPO / "bundle" / "superset-requirements.txt", REPO / "dashboards" / "local-requirements.txt")
 IMPORT_TOOL = REPO / "dashboards" / "superset_import.py"
 SCREENSHOTS = REPO / "dashboards" / "screenshots.py"
+# The BI VM's superset_config.py has the same block (ADR 0195).
+POSTPROCESSING = REPO / "roles" / "superset" / "files" / "superset_config_postprocessing.py"
 ADMIN = "admin"
 
 CONFIG = """\
@@ -107,7 +109,8 @@ def ensure_config(root: Path, marts: Path | None) -> Path:
         key.touch(mode=0o600)
         key.write_text(secrets.token_urlsafe(48) + "\n")
     config = root / "superset_config.py"
-    config.write_text(CONFIG.format() + (DUCKDB_MARTS.format(marts_file=str(marts)) if marts else ""))
+    text = CONFIG.format() + "\n" + POSTPROCESSING.read_text()
+    config.write_text(text + (DUCKDB_MARTS.format(marts_file=str(marts)) if marts else ""))
     (root / "data").mkdir(exist_ok=True)
     return config
 

@@ -106,3 +106,23 @@ def marquez_server(bundle_dir: Path, manifest: dict, tmp_path_factory, postgres_
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def superset_python(bundle_dir: Path, manifest: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv of the bundle's Superset wheelhouse, built offline like roles/artifact's venv entry point."""
+    uv = shutil.which("uv")
+    if not uv:
+        pytest.fail("uv is not on PATH (run through make bundle-test)")
+    root = tmp_path_factory.mktemp("superset-venv")
+    with tarfile.open(bundle_dir / artifact(manifest, "superset-wheelhouse")["file"]) as tar:
+        tar.extractall(root / "wheels", filter="data")
+    venv = root / "venv"
+    subprocess.run([uv, "venv", "--quiet", "--no-config", "--python", "python3.11", str(venv)], check=True)
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--no-config", "--offline", "--no-index", "--python",
+         str(venv / "bin/python"), "--find-links", str(root / "wheels"), "-r", str(root / "wheels/requirements.txt")],
+        check=True,
+        env={**os.environ, "UV_CACHE_DIR": str(root / "uv-cache")},
+    )  # fmt: skip
+    return venv / "bin" / "python"

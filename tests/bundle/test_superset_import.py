@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.bundle.conftest import REPO, artifact
+from tests.bundle.conftest import REPO
 from tests.fixtures.postgres import PG_BIN, running_postgres
 
 pytestmark = [pytest.mark.bundle, pytest.mark.postgres]
@@ -36,26 +34,6 @@ with app.app_context():
     with database.get_sqla_engine() as engine, engine.connect() as conn:
         print(conn.execute(text("select current_user")).scalar())
 """
-
-
-@pytest.fixture(scope="module")
-def superset_python(bundle_dir: Path, manifest: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv of the bundle's Superset wheelhouse, built offline like roles/artifact's venv entry point."""
-    uv = shutil.which("uv")
-    if not uv:
-        pytest.fail("uv is not on PATH (run through make bundle-test)")
-    root = tmp_path_factory.mktemp("superset-venv")
-    with tarfile.open(bundle_dir / artifact(manifest, "superset-wheelhouse")["file"]) as tar:
-        tar.extractall(root / "wheels", filter="data")
-    venv = root / "venv"
-    subprocess.run([uv, "venv", "--quiet", "--no-config", "--python", "python3.11", str(venv)], check=True)
-    subprocess.run(
-        [uv, "pip", "install", "--quiet", "--no-config", "--offline", "--no-index", "--python",
-         str(venv / "bin/python"), "--find-links", str(root / "wheels"), "-r", str(root / "wheels/requirements.txt")],
-        check=True,
-        env={**os.environ, "UV_CACHE_DIR": str(root / "uv-cache")},
-    )  # fmt: skip
-    return venv / "bin" / "python"
 
 
 @pytest.mark.timeout(1800)  # a venv of ~300 wheels, db upgrade, three imports: minutes on a loaded machine
