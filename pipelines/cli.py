@@ -551,6 +551,23 @@ def release_bundle(version: str, bundle_dir: Path) -> None:
     out.print(f"release {rel.version}: bundle {rel.bundle_manifest_sha256}", markup=False)
 
 
+@release.command("target")
+@click.option("--checkout", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="The checkout whose playbooks and roles run the change.")  # fmt: skip
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="manifest.json of the target bundle.")  # fmt: skip
+@click.option("--allow-bundle-commit", default="",
+              help="The bundle's source commit when it is not the checkout's HEAD (named explicitly).")  # fmt: skip
+def release_target(checkout: Path, manifest: Path, allow_bundle_commit: str) -> None:
+    """The target of a change as JSON (checkout HEAD and describe, the bundle's source commit and sha256); exit 2
+    with one line when the bundle was not built from the checkout's HEAD and no --allow-bundle-commit names it."""
+    mod, _ = _releases()
+    try:
+        click.echo(json.dumps(mod.change_target(manifest, checkout, allow_bundle_commit)))
+    except mod.ReleaseError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
 @cli.command("change-record")
 @click.option("--check-run", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="JSON-callback output of `site.yml --check --diff` of the target.")  # fmt: skip
@@ -563,36 +580,44 @@ def release_bundle(version: str, bundle_dir: Path) -> None:
 @click.option("--from-release", default="", help="Installed release (version or label).")
 @click.option("--to-release", default="", help="Target release (version or label).")
 @click.option("--kind", type=click.Choice(["upgrade", "rollback"]), default="upgrade", show_default=True)
+@click.option("--checkout", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The checkout running the change: its HEAD must be the bundle's source commit.")  # fmt: skip
+@click.option("--allow-bundle-commit", default="",
+              help="The bundle's source commit when it is not the checkout's HEAD (named explicitly).")  # fmt: skip
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for change-record.json and change-record.md.")  # fmt: skip
-def change_record(check_run, to_manifest, from_manifest, fingerprints, from_release, to_release, kind, out_dir):
-    """Write the change record of an upgrade or rollback (before anything changes); exit 1 if the check run failed."""
+def change_record(check_run, to_manifest, from_manifest, fingerprints, from_release, to_release, kind, checkout,
+                  allow_bundle_commit, out_dir):  # fmt: skip
+    """Write the change record of an upgrade or rollback (before anything changes); exit 1 if the check run failed.
+    With --checkout, a target bundle not built from the checkout's HEAD is refused (exit 2, one line)."""
     from pipelines.operations import change_record as cr
+    from pipelines.operations import releases
     from pipelines.qualify.evidence import EvidenceError
 
     def side(label: str, manifest: Path | None) -> dict:
         if manifest is None:
             return {"release": label} if label else {}
-        from pipelines.operations.releases import manifest_sha256
-
         m = json.loads(manifest.read_text())
         return {
             "release": label,
-            "commit": m.get("source_commit", ""),
-            "bundle_manifest_sha256": manifest_sha256(manifest),
+            "bundle_source_commit": m.get("source_commit", ""),
+            "bundle_manifest_sha256": releases.manifest_sha256(manifest),
         }
 
     try:
+        to_side = side(to_release, to_manifest)
+        if checkout is not None:
+            to_side = {"release": to_release, **releases.change_target(to_manifest, checkout, allow_bundle_commit)}
         rec = cr.build(
             check_run,
             json.loads(to_manifest.read_text()),
             json.loads(from_manifest.read_text()) if from_manifest else None,
             json.loads(fingerprints.read_text()) if fingerprints else None,
             side(from_release, from_manifest),
-            side(to_release, to_manifest),
+            to_side,
             kind,
         )
-    except (EvidenceError, json.JSONDecodeError, KeyError) as exc:
+    except (EvidenceError, releases.ReleaseError, json.JSONDecodeError, KeyError) as exc:
         raise UsageProblem(f"change-record: {exc}") from None
     js, md = cr.write(rec, out_dir)
     for host, s in rec["summary"].items():

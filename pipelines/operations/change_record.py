@@ -21,7 +21,8 @@ from pathlib import Path
 
 from pipelines.qualify.evidence import _diff_text, _load_ansible, _tasks
 
-FORMAT = 1
+# 2: a side names bundle_source_commit (was `commit`) and, for the target, the checkout apart.
+FORMAT = 2
 ENTRY_TASK = "fetch | Find the component in the manifest"
 INSTALLED_TASK = "fetch | Read the installed file's checksum"
 # A diff longer than this many lines is cut in the Markdown (the JSON keeps all of it).
@@ -163,11 +164,18 @@ def _short(sha: str | None) -> str:
 
 
 def _side(side: dict) -> str:
+    """One side of the change, each commit labelled by what it is: the checkout that runs the change (its HEAD and
+    `git describe`) and the commit the bundle was built from (the roles of the one install the artifacts of the
+    other; they differ only when the change's input allowed it)."""
     if not side:
         return "(not given)"
-    parts = [f"release {side.get('release', '?')}"]
-    if side.get("commit"):
-        parts.append(f"commit `{side['commit'][:12]}`")
+    parts = [f"release {side.get('release') or '?'}"]
+    if side.get("checkout_commit"):
+        parts.append(f"checkout `{side['checkout_commit'][:12]}` (`git describe`: {side.get('checkout_describe')})")
+    source = side.get("bundle_source_commit") or side.get("commit")  # `commit`: records of format 1
+    if source:
+        allowed = " (not the checkout's HEAD: allowed by the change's input)" * bool(side.get("bundle_commit_allowed"))
+        parts.append(f"bundle built from `{source[:12]}`{allowed}")
     if side.get("bundle_manifest_sha256"):
         parts.append(f"bundle manifest sha256 `{side['bundle_manifest_sha256']}`")
     return ", ".join(parts)

@@ -153,6 +153,37 @@ def _bundle_sha256(manifest: Path, commit: str) -> str:
     return manifest_sha256(manifest)
 
 
+def change_target(manifest: Path, checkout: Path, allow_bundle_commit: str = "") -> dict:
+    """The target of a change, labelled apart: the checkout whose playbooks and roles run it (HEAD, `git describe`)
+    and the bundle they install (the commit it was built from, its manifest sha256). A bundle built from another
+    commit than the checkout's HEAD is refused (ReleaseError, one line) unless allow_bundle_commit names that commit
+    (at least 7 hex digits): the roles of one commit with the artifacts of another are not a release."""
+    try:
+        built_from = str(json.loads(manifest.read_text()).get("source_commit", ""))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReleaseError(f"{manifest}: not a bundle manifest ({exc})") from None
+    head = git("rev-parse", "HEAD", cwd=checkout)
+    describe = git("describe", "--tags", "--always", "--dirty", cwd=checkout)
+    allowed = bool(re.fullmatch(r"[0-9a-f]{7,40}", allow_bundle_commit)) and built_from.startswith(allow_bundle_commit)
+    if built_from != head and not allowed:
+        hint = (
+            f"the allowed commit {allow_bundle_commit} is not it"
+            if allow_bundle_commit
+            else "build the bundle from this checkout, or name its commit with upgrade_allow_bundle_commit"
+        )
+        raise ReleaseError(
+            f"the target bundle was built from {built_from[:12] or 'an unknown commit'}, not from the checkout's "
+            f"HEAD {head[:12]} ({checkout}): {hint}"
+        )
+    return {
+        "checkout_commit": head,
+        "checkout_describe": describe,
+        "bundle_source_commit": built_from,
+        "bundle_manifest_sha256": manifest_sha256(manifest),
+        "bundle_commit_allowed": built_from != head,
+    }
+
+
 def attach_bundle(version: str, manifest: Path, path: Path = RELEASES_FILE) -> Release:
     """Record the bundle of a release recorded without one (built after the tag); never replaces a recorded one."""
     releases = load(path)

@@ -146,3 +146,32 @@ def test_not_a_check_run_is_one_clear_line(tmp_path, capsys):
               str(tmp_path / "o")])  # fmt: skip
     assert exc.value.code != 0
     assert "not the output of ansible's JSON callback" in capsys.readouterr().err
+
+
+def test_the_target_names_checkout_and_bundle_commit_apart_and_refuses_another_bundle_commit(served, tmp_path, capsys):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    installed = play(tmp_path, f"{served}/r1", "old")
+    assert installed.returncode == 0
+    check = play(tmp_path, f"{served}/r2", "new", "--check", "--diff")
+    (tmp_path / "check-run.json").write_text(check.stdout)
+    r2 = tmp_path / "www/r2/manifest.json"  # write_metadata names this repository's HEAD as its source commit
+    args = ["change-record", "--check-run", str(tmp_path / "check-run.json"), "--to-manifest", str(r2),
+            "--to-release", "0.2.0", "--checkout", str(REPO)]  # fmt: skip
+    main([*args, "--out", str(tmp_path / "rec")])
+    to = json.loads((tmp_path / "rec/change-record.json").read_text())["to"]
+    assert to["checkout_commit"] == to["bundle_source_commit"] == head and to["bundle_commit_allowed"] is False
+    line = next(x for x in (tmp_path / "rec/change-record.md").read_text().splitlines() if x.startswith("- To:"))
+    assert line.startswith(f"- To: release 0.2.0, checkout `{head[:12]}` (`git describe`: ")
+    assert f"bundle built from `{head[:12]}`, bundle manifest sha256 `" in line
+    # The same bundle claiming another source commit: refused before any record is written, unless named.
+    other = dict(json.loads(r2.read_text()), source_commit="0" * 40)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    args[4] = str(tmp_path / "other.json")
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--out", str(tmp_path / "refused")])
+    assert exc.value.code == 2
+    assert f"built from 000000000000, not from the checkout's HEAD {head[:12]}" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    main([*args, "--allow-bundle-commit", "0000000", "--out", str(tmp_path / "allowed")])
+    md = (tmp_path / "allowed/change-record.md").read_text()
+    assert "bundle built from `000000000000` (not the checkout's HEAD: allowed by the change's input)" in md

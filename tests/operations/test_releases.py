@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.operations import releases as rel
 
 
@@ -99,6 +100,33 @@ def test_a_tag_on_another_commit_is_refused(repo):
     git(repo, "tag", "v0.1.0", "HEAD")
     with pytest.raises(rel.ReleaseError, match="points at another commit"):
         rel.record("0.1.0", "HEAD~1", None, path=repo / "releases.yml", cwd=repo)
+
+
+def test_a_change_target_names_the_checkout_and_the_bundle_commit_apart(repo, tmp_path, capsys):
+    head, older = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "HEAD~1")
+    git(repo, "tag", "-a", "v0.1.0", "HEAD~2", "-m", "r")
+    target = rel.change_target(bundle(tmp_path, head), repo)
+    assert target["checkout_commit"] == target["bundle_source_commit"] == head
+    assert target["checkout_describe"] == "v0.1.0-2-g" + head[:7]
+    assert target["bundle_commit_allowed"] is False
+    # A bundle of another commit: refused in one line naming both, unless its commit is named.
+    other = bundle(tmp_path, older)
+    with pytest.raises(rel.ReleaseError) as exc:
+        rel.change_target(other, repo)
+    assert str(exc.value).count("\n") == 0
+    assert f"built from {older[:12]}, not from the checkout's HEAD {head[:12]}" in str(exc.value)
+    assert "upgrade_allow_bundle_commit" in str(exc.value)
+    with pytest.raises(rel.ReleaseError, match=f"the allowed commit {head[:8]} is not it"):
+        rel.change_target(other, repo, head[:8])
+    allowed = rel.change_target(other, repo, older[:8])
+    assert (allowed["bundle_source_commit"], allowed["bundle_commit_allowed"]) == (older, True)
+    # The CLI the playbooks call: JSON, or exit 2 with the one line.
+    main(["release", "target", "--checkout", str(repo), "--manifest", str(other), "--allow-bundle-commit", older[:8]])
+    assert json.loads(capsys.readouterr().out)["bundle_source_commit"] == older
+    with pytest.raises(SystemExit) as exit_:
+        main(["release", "target", "--checkout", str(repo), "--manifest", str(other)])
+    assert exit_.value.code == 2
+    assert f"built from {older[:12]}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
