@@ -62,6 +62,19 @@ def dex_form(page: requests.Response) -> str:
     return urllib.parse.urljoin(page.url, html.unescape(m[1]))
 
 
+def refused_sign_in(facts_file: Path) -> str:
+    """A sign-in with a wrong password at the identity provider (through the dashboards' proxy), for the OQ's
+    audit-trail check (OQ-AUDIT-01 looks for it in the provider's log); the provider must answer with its form
+    again, not a session. Returns a line for the log; RuntimeError when the password was not refused."""
+    facts = json.loads(Path(facts_file).read_text())
+    s = requests.Session()
+    s.verify, s.trust_env = facts["ca"], False
+    page = sign_in(s, facts["uis"]["superset"], "alice", "wrong-password-for-qualification")
+    if 'name="password"' not in page.text:
+        raise RuntimeError(f"a wrong password was not refused at the identity provider ({page.url})")
+    return f"refused sign-in: ended at {page.url} HTTP {page.status_code}"
+
+
 def sign_in(session: requests.Session, url: str, user: str, password: str) -> requests.Response:
     """Open url; where the proxy sends us to the identity provider, sign in there. Returns the page we end on."""
     page = session.get(url, timeout=60)
