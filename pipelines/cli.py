@@ -605,9 +605,11 @@ def change_record(check_run, to_manifest, from_manifest, fingerprints, from_rele
         }
 
     try:
-        to_side = side(to_release, to_manifest)
-        if checkout is not None:
-            to_side = {"release": to_release, **releases.change_target(to_manifest, checkout, allow_bundle_commit)}
+        to_side = (
+            {"release": to_release, **releases.change_target(to_manifest, checkout, allow_bundle_commit)}
+            if checkout is not None
+            else side(to_release, to_manifest)
+        )
         rec = cr.build(
             check_run,
             json.loads(to_manifest.read_text()),
